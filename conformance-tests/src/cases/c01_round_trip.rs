@@ -1,0 +1,125 @@
+//! C1: `load(save(t)?)? == t`, exactly, for any valid trace.
+
+use serde_json::json;
+use trace_store_core::{Step, StepKind, Timestamp, Trace, TraceFilter, TraceStore, TraceSummary};
+
+use crate::fixtures::{at, everything, ids, odd_run_ids, ok, trace};
+
+fn assert_round_trip(store: &dyn TraceStore, trace: &Trace) {
+    let returned = ok(store.save(trace), "save");
+    assert_eq!(returned, trace.run_id, "save returns the run_id");
+    let loaded = ok(store.load(&trace.run_id), "load");
+    assert!(
+        loaded == *trace,
+        "load({:?}) differs from what was saved",
+        trace.run_id
+    );
+}
+
+/// The smallest valid trace comes back unchanged, and its summary is the one core derives.
+pub fn c1_round_trip_minimal(store: &dyn TraceStore) {
+    let t = Trace::new("minimal").with_created_at(at(0));
+    assert_round_trip(store, &t);
+    let listed = ok(store.list(10, 0), "list");
+    assert_eq!(listed, vec![TraceSummary::from(&t)]);
+}
+
+/// Every field, every JSON type, every step kind (including `Other`), nested steps.
+pub fn c1_round_trip_every_field(store: &dyn TraceStore) {
+    let t = everything("everything");
+    assert_round_trip(store, &t);
+    let listed = ok(store.query(&TraceFilter::new()), "query");
+    assert_eq!(
+        listed,
+        vec![TraceSummary::from(&t)],
+        "stored summary differs from core's"
+    );
+}
+
+/// Non-ASCII everywhere: names, metadata keys and values, step payloads.
+pub fn c1_round_trip_unicode(store: &dyn TraceStore) {
+    let t = Trace::new("ünïcödé-🦀")
+        .with_created_at(at(5))
+        .with_name("エージェント")
+        .with_metadata("ключ", "значение")
+        .with_metadata("emoji 🔑", json!(["👩‍👩‍👧", "\u{202e}rtl"]))
+        .with_step(
+            Step::llm_call("模型")
+                .with_input("Ωmega \u{0301}combining \u{fffd}")
+                .with_output(json!({"مرحبا": "سلام"})),
+        );
+    assert_round_trip(store, &t);
+}
+
+/// A step carrying a 5 MB payload round trips.
+pub fn c1_round_trip_large_payload(store: &dyn TraceStore) {
+    let chunk = "0123456789abcdef\u{e9}\"\\\n".repeat(5 * 1024 * 1024 / 21);
+    let t = Trace::new("large")
+        .with_created_at(at(1))
+        .with_step(Step::tool_call("dump").with_output(chunk));
+    assert_round_trip(store, &t);
+    let listed = ok(store.list(5, 0), "list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].steps, 1);
+}
+
+/// Every legal run_id works for save, load, list, query and delete.
+pub fn c1_odd_run_ids(store: &dyn TraceStore) {
+    let odd = odd_run_ids();
+    for (i, run_id) in odd.iter().enumerate() {
+        let t = trace(run_id, i as i64, 1).with_metadata("id", run_id.as_str());
+        assert_round_trip(store, &t);
+    }
+    let listed = ok(store.list(1000, 0), "list");
+    let mut expected: Vec<&str> = odd.iter().rev().map(String::as_str).collect();
+    assert_eq!(
+        ids(&listed),
+        expected,
+        "every odd run_id is listed once, newest first"
+    );
+    for run_id in &odd {
+        let hits = ok(
+            store.query(&TraceFilter::new().with_metadata("id", run_id.as_str())),
+            "query",
+        );
+        assert_eq!(
+            ids(&hits),
+            [run_id.as_str()],
+            "metadata query for {run_id:?}"
+        );
+    }
+    for run_id in odd.iter().step_by(2) {
+        assert!(
+            ok(store.delete(run_id), "delete"),
+            "delete({run_id:?}) finds it"
+        );
+    }
+    expected.retain(|id| !odd.iter().step_by(2).any(|gone| gone == id));
+    assert_eq!(ids(&ok(store.list(1000, 0), "list")), expected);
+}
+
+/// The earliest and latest timestamps, and instants before 1970, keep their value and order.
+pub fn c1_timestamp_extremes(store: &dyn TraceStore) {
+    let instants = [
+        Timestamp::MIN,
+        Timestamp::from_micros(-1).unwrap_or(Timestamp::MIN),
+        Timestamp::UNIX_EPOCH,
+        at(0),
+        at(1),
+        Timestamp::MAX.saturating_add_micros(-1),
+        Timestamp::MAX,
+    ];
+    for (i, created_at) in instants.iter().enumerate() {
+        let t = Trace::new(format!("t{i}"))
+            .with_created_at(*created_at)
+            .with_ended_at(*created_at)
+            .with_step(Step::new(StepKind::Chain).with_started_at(*created_at));
+        assert_round_trip(store, &t);
+    }
+    let listed = ok(store.list(100, 0), "list");
+    assert_eq!(ids(&listed), ["t6", "t5", "t4", "t3", "t2", "t1", "t0"]);
+    let between = TraceFilter::new()
+        .with_since(at(1))
+        .with_until(Timestamp::MAX.saturating_add_micros(-1));
+    assert_eq!(ids(&ok(store.query(&between), "query")), ["t5", "t4"]);
+}

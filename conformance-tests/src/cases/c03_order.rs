@@ -1,0 +1,59 @@
+//! C3: newest first by `(created_at DESC, run_id DESC)`.
+
+use trace_store_core::{TraceFilter, TraceStore};
+
+use crate::fixtures::{ids, ok, trace};
+
+/// Traces saved in any order list newest first.
+pub fn c3_newest_first(store: &dyn TraceStore) {
+    for (run_id, micros) in [("m", 50), ("o", 10), ("n", 99), ("p", 70), ("q", -5)] {
+        ok(store.save(&trace(run_id, micros, 1)), "save");
+    }
+    assert_eq!(
+        ids(&ok(store.list(10, 0), "list")),
+        ["n", "p", "m", "o", "q"]
+    );
+    assert_eq!(
+        ids(&ok(store.query(&TraceFilter::new()), "query")),
+        ["n", "p", "m", "o", "q"]
+    );
+}
+
+/// Equal `created_at` values are ordered by run_id descending, by bytes, every time.
+pub fn c3_equal_created_at_ties(store: &dyn TraceStore) {
+    let run_ids = ["a", "B", "é", "aa", "Z", "a a", "a_", "a%", "0", "~"];
+    for run_id in run_ids {
+        ok(store.save(&trace(run_id, 7, 1)), "save");
+    }
+    let mut expected: Vec<&str> = run_ids.to_vec();
+    expected.sort_unstable_by(|a, b| b.as_bytes().cmp(a.as_bytes()));
+    for _ in 0..3 {
+        assert_eq!(ids(&ok(store.list(100, 0), "list")), expected);
+    }
+    let page: Vec<_> = (0..run_ids.len())
+        .flat_map(|offset| ok(store.list(1, offset), "list"))
+        .collect();
+    assert_eq!(
+        ids(&page),
+        expected,
+        "pages of one follow the same tie order"
+    );
+}
+
+/// `query` with criteria keeps list order.
+pub fn c3_query_keeps_order(store: &dyn TraceStore) {
+    for i in 0..20 {
+        ok(
+            store.save(&trace(&format!("r{i:02}"), i % 4, (i % 5) as usize)),
+            "save",
+        );
+    }
+    let all = ok(store.list(100, 0), "list");
+    let filter = TraceFilter::new().with_min_steps(2);
+    let expected: Vec<&str> = all
+        .iter()
+        .filter(|s| s.steps >= 2)
+        .map(|s| s.run_id.as_str())
+        .collect();
+    assert_eq!(ids(&ok(store.query(&filter), "query")), expected);
+}

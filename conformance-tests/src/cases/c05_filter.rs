@@ -1,0 +1,326 @@
+//! C5: criteria are AND-ed; metadata equality is canonical JSON equality.
+
+use serde_json::{Value, json};
+use trace_store_core::{Status, TraceFilter, TraceStats, TraceStore, TraceSummary};
+
+use crate::fixtures::{at, ids, ok, trace, with_meta};
+
+fn hits(store: &dyn TraceStore, key: &str, value: Value) -> Vec<String> {
+    let filter = TraceFilter::new().with_metadata(key, value);
+    let found = ok(store.query(&filter), "metadata query");
+    let count = ok(store.count(&filter), "metadata count");
+    assert_eq!(
+        count,
+        found.len() as u64,
+        "count disagrees with query for {key:?}"
+    );
+    found.into_iter().map(|s| s.run_id).collect()
+}
+
+/// Numbers compare by value: `1 == 1.0`, whichever side is stored.
+pub fn c5_metadata_numbers_by_value(store: &dyn TraceStore) {
+    ok(store.save(&with_meta("int", 1, "n", json!(1))), "save");
+    ok(store.save(&with_meta("float", 2, "n", json!(1.0))), "save");
+    ok(store.save(&with_meta("other", 3, "n", json!(1.5))), "save");
+    ok(
+        store.save(&with_meta("big", 4, "n", json!(u64::MAX))),
+        "save",
+    );
+    assert_eq!(hits(store, "n", json!(1)), ["float", "int"]);
+    assert_eq!(hits(store, "n", json!(1.0)), ["float", "int"]);
+    assert_eq!(hits(store, "n", json!(1.5)), ["other"]);
+    assert_eq!(hits(store, "n", json!(u64::MAX)), ["big"]);
+    assert!(hits(store, "n", json!(2)).is_empty());
+}
+
+/// A string never equals a number, nor a boolean a number.
+pub fn c5_metadata_types_differ(store: &dyn TraceStore) {
+    ok(store.save(&with_meta("str", 1, "v", json!("1"))), "save");
+    ok(store.save(&with_meta("num", 2, "v", json!(1))), "save");
+    ok(store.save(&with_meta("bool", 3, "v", json!(true))), "save");
+    ok(
+        store.save(&with_meta("strtrue", 4, "v", json!("true"))),
+        "save",
+    );
+    assert_eq!(hits(store, "v", json!("1")), ["str"]);
+    assert_eq!(hits(store, "v", json!(1)), ["num"]);
+    assert_eq!(hits(store, "v", json!(true)), ["bool"]);
+    assert_eq!(hits(store, "v", json!("true")), ["strtrue"]);
+    assert!(hits(store, "v", json!(false)).is_empty());
+}
+
+/// `null` matches only an explicit `null`, never a missing key.
+pub fn c5_metadata_null_is_not_missing(store: &dyn TraceStore) {
+    ok(store.save(&with_meta("null", 1, "k", Value::Null)), "save");
+    ok(
+        store.save(&with_meta("missing", 2, "other", json!(1))),
+        "save",
+    );
+    ok(store.save(&with_meta("empty", 3, "k", json!(""))), "save");
+    ok(store.save(&with_meta("zero", 4, "k", json!(0))), "save");
+    assert_eq!(hits(store, "k", Value::Null), ["null"]);
+    assert!(hits(store, "absent", Value::Null).is_empty());
+}
+
+/// Objects compare by content whatever their key order; arrays by content and order.
+pub fn c5_metadata_objects_and_arrays(store: &dyn TraceStore) {
+    ok(
+        store.save(&with_meta(
+            "obj",
+            1,
+            "o",
+            json!({"a": 1, "b": [1, 2], "c": {"y": null, "x": 1.0}}),
+        )),
+        "save",
+    );
+    ok(
+        store.save(&with_meta("arr", 2, "o", json!([1, 2, 3]))),
+        "save",
+    );
+    assert_eq!(
+        hits(
+            store,
+            "o",
+            json!({"c": {"x": 1, "y": null}, "b": [1, 2], "a": 1.0})
+        ),
+        ["obj"]
+    );
+    assert!(
+        hits(
+            store,
+            "o",
+            json!({"a": 1, "b": [2, 1], "c": {"y": null, "x": 1}})
+        )
+        .is_empty()
+    );
+    assert!(
+        hits(store, "o", json!({"a": 1})).is_empty(),
+        "a sub-object is not a match"
+    );
+    assert_eq!(hits(store, "o", json!([1.0, 2, 3])), ["arr"]);
+    assert!(hits(store, "o", json!([3, 2, 1])).is_empty());
+    assert!(hits(store, "o", json!([1, 2])).is_empty());
+}
+
+/// Keys match at the top level only, by exact name; odd key characters are plain text.
+pub fn c5_metadata_keys_are_exact(store: &dyn TraceStore) {
+    let odd_keys = [
+        "a.b", "a:b", "*", "%", "_", "{k}", "'", "\"", "ключ", "", " ",
+    ];
+    for (i, key) in odd_keys.iter().enumerate() {
+        ok(
+            store.save(&with_meta(&format!("r{i}"), i as i64, key, json!("v"))),
+            "save",
+        );
+    }
+    ok(
+        store.save(&with_meta("nested", 99, "a", json!({"b": "v"}))),
+        "save",
+    );
+    ok(
+        store.save(&with_meta("prefix", 98, "a.bc", json!("v"))),
+        "save",
+    );
+    ok(
+        store.save(&with_meta("case", 97, "A.B", json!("v"))),
+        "save",
+    );
+    for (i, key) in odd_keys.iter().enumerate() {
+        assert_eq!(
+            hits(store, key, json!("v")),
+            [format!("r{i}")],
+            "key {key:?}"
+        );
+    }
+    assert!(
+        hits(store, "a%", json!("v")).is_empty(),
+        "% is not a wildcard"
+    );
+    assert!(
+        hits(store, "a_b", json!("v")).is_empty(),
+        "_ is not a wildcard"
+    );
+    assert!(hits(store, "v", json!("v")).is_empty());
+    assert!(hits(store, "a", json!("v")).is_empty());
+}
+
+/// Several metadata keys are AND-ed, and a value of one key never matches another key.
+pub fn c5_metadata_keys_anded(store: &dyn TraceStore) {
+    let both = trace("both", 1, 1)
+        .with_metadata("user", "u1")
+        .with_metadata("env", "prod");
+    let user = trace("user", 2, 1)
+        .with_metadata("user", "u1")
+        .with_metadata("env", "dev");
+    let swapped = trace("swapped", 3, 1)
+        .with_metadata("user", "prod")
+        .with_metadata("env", "u1");
+    ok(store.save_many(&[both, user, swapped]), "save_many");
+    let filter = TraceFilter::new()
+        .with_metadata("user", "u1")
+        .with_metadata("env", "prod");
+    assert_eq!(ids(&ok(store.query(&filter), "query")), ["both"]);
+    assert_eq!(
+        ids(&ok(
+            store.query(&TraceFilter::new().with_metadata("user", "u1")),
+            "query"
+        )),
+        ["user", "both"]
+    );
+}
+
+/// `since`, `until`, `min_steps` and `max_steps` are inclusive.
+pub fn c5_ranges_are_inclusive(store: &dyn TraceStore) {
+    for i in 0..10 {
+        ok(
+            store.save(&trace(&format!("r{i}"), i * 100, i as usize)),
+            "save",
+        );
+    }
+    let q = |filter: TraceFilter| ids(&ok(store.query(&filter), "query")).join(",");
+    assert_eq!(
+        q(TraceFilter::new().with_since(at(300)).with_until(at(500))),
+        "r5,r4,r3"
+    );
+    assert_eq!(
+        q(TraceFilter::new().with_since(at(301)).with_until(at(499))),
+        "r4"
+    );
+    assert_eq!(q(TraceFilter::new().with_since(at(900))), "r9");
+    assert_eq!(q(TraceFilter::new().with_until(at(0))), "r0");
+    assert_eq!(
+        q(TraceFilter::new().with_since(at(500)).with_until(at(500))),
+        "r5"
+    );
+    assert_eq!(q(TraceFilter::new().with_min_steps(7)), "r9,r8,r7");
+    assert_eq!(q(TraceFilter::new().with_max_steps(1)), "r1,r0");
+    assert_eq!(
+        q(TraceFilter::new().with_min_steps(4).with_max_steps(4)),
+        "r4"
+    );
+    assert_eq!(q(TraceFilter::new().with_min_steps(11)), "");
+}
+
+/// `status` and `name` match exactly: no case folding, no prefixes, no wildcards.
+pub fn c5_status_and_name_exact(store: &dyn TraceStore) {
+    let named = |run_id: &str, micros, name: &str, status| {
+        trace(run_id, micros, 1).with_name(name).with_status(status)
+    };
+    ok(store.save(&named("a", 1, "bot", Status::Ok)), "save");
+    ok(store.save(&named("b", 2, "Bot", Status::Error)), "save");
+    ok(store.save(&named("c", 3, "bot-2", Status::Running)), "save");
+    ok(store.save(&named("d", 4, "b%", Status::Ok)), "save");
+    ok(store.save(&trace("e", 5, 1)), "save");
+    let q = |filter: TraceFilter| ids(&ok(store.query(&filter), "query")).join(",");
+    assert_eq!(q(TraceFilter::new().with_name("bot")), "a");
+    assert_eq!(q(TraceFilter::new().with_name("b%")), "d");
+    assert_eq!(q(TraceFilter::new().with_name("b_t")), "");
+    assert_eq!(q(TraceFilter::new().with_status(Status::Ok)), "d,a");
+    assert_eq!(q(TraceFilter::new().with_status(Status::Unset)), "e");
+    assert_eq!(
+        q(TraceFilter::new().with_status(Status::Ok).with_name("bot")),
+        "a"
+    );
+}
+
+/// Every criterion at once, AND-ed, then paged.
+pub fn c5_all_criteria_together(store: &dyn TraceStore) {
+    for i in 0..60i64 {
+        let status = if i % 3 == 0 {
+            Status::Error
+        } else {
+            Status::Ok
+        };
+        let t = trace(&format!("r{i:02}"), i, (i % 6) as usize)
+            .with_name(if i % 2 == 0 { "even" } else { "odd" })
+            .with_status(status)
+            .with_metadata("user", format!("u{}", i % 4))
+            .with_metadata("tier", i % 5);
+        ok(store.save(&t), "save");
+    }
+    let filter = TraceFilter::new()
+        .with_metadata("user", "u2")
+        .with_since(at(5))
+        .with_until(at(55))
+        .with_min_steps(1)
+        .with_max_steps(4)
+        .with_name("even")
+        .with_status(Status::Ok);
+    let all = ok(store.list(100, 0), "list");
+    let expected: Vec<&str> = all
+        .iter()
+        .filter(|s| filter.matches(s))
+        .map(|s| s.run_id.as_str())
+        .collect();
+    assert!(expected.len() >= 3, "fixture selects several traces");
+    assert_eq!(ids(&ok(store.query(&filter), "query")), expected);
+    let paged = ok(
+        store.query(&filter.clone().with_offset(1).with_limit(2)),
+        "query",
+    );
+    assert_eq!(ids(&paged), expected[1..3].to_vec());
+    assert_eq!(ok(store.count(&filter), "count"), expected.len() as u64);
+}
+
+/// Summaries, `count` and `stats` agree with core's derivation over the same selection.
+pub fn c5_summaries_count_and_stats(store: &dyn TraceStore) {
+    let traces: Vec<_> = (0..12)
+        .map(|i| {
+            let status = [Status::Ok, Status::Error, Status::Unset][i % 3];
+            trace(&format!("r{i:02}"), i as i64, i % 4)
+                .with_status(status)
+                .with_metadata("g", i % 2)
+        })
+        .chain([crate::fixtures::everything("all")])
+        .collect();
+    ok(store.save_many(&traces), "save_many");
+    let mut expected: Vec<TraceSummary> = traces.iter().map(TraceSummary::from).collect();
+    expected.sort_by_key(|s| std::cmp::Reverse(s.cursor()));
+    assert_eq!(ok(store.query(&TraceFilter::new()), "query"), expected);
+    for filter in [
+        TraceFilter::new(),
+        TraceFilter::new().with_metadata("g", 1),
+        TraceFilter::new().with_status(Status::Error).with_limit(2),
+        TraceFilter::new().with_min_steps(2).with_offset(1),
+        TraceFilter::new().with_metadata("g", "nothing"),
+    ] {
+        let selected = ok(store.query(&filter), "query");
+        let stats = ok(store.stats(&filter), "stats");
+        let want: TraceStats = selected.iter().collect();
+        assert_eq!(
+            ok(store.count(&filter), "count"),
+            selected.len() as u64,
+            "count({filter:?})"
+        );
+        assert_eq!(stats.count, want.count, "stats.count for {filter:?}");
+        assert_eq!(stats.steps, want.steps, "stats.steps for {filter:?}");
+        assert_eq!(
+            stats.input_tokens, want.input_tokens,
+            "stats.input_tokens for {filter:?}"
+        );
+        assert_eq!(
+            stats.output_tokens, want.output_tokens,
+            "stats.output_tokens for {filter:?}"
+        );
+        assert_eq!(
+            stats.cost_nano_usd, want.cost_nano_usd,
+            "stats.cost for {filter:?}"
+        );
+        assert_eq!(
+            stats.error_count, want.error_count,
+            "stats.error_count for {filter:?}"
+        );
+        assert_eq!(
+            stats.by_status, want.by_status,
+            "stats.by_status for {filter:?}"
+        );
+        assert_eq!(
+            stats.by_model, want.by_model,
+            "stats.by_model for {filter:?}"
+        );
+        assert!(
+            (stats.total_ms - want.total_ms).abs() < 1e-6,
+            "stats.total_ms for {filter:?}"
+        );
+    }
+}

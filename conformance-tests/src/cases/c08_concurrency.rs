@@ -1,0 +1,104 @@
+//! C8: threads sharing one store lose nothing.
+
+use std::collections::HashSet;
+
+use trace_store_core::{TraceFilter, TraceStore};
+
+use crate::fixtures::{ids, ok, trace};
+
+const THREADS: usize = 8;
+const PER_THREAD: usize = 20;
+
+/// 8 threads saving, loading, querying and deleting their own ids.
+pub fn c8_threads_distinct_ids(store: &dyn TraceStore) {
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            scope.spawn(move || {
+                for i in 0..PER_THREAD {
+                    let run_id = format!("t{t}-{i:02}");
+                    let saved = trace(&run_id, (i * THREADS + t) as i64, 1 + i % 3)
+                        .with_metadata("thread", t);
+                    ok(store.save(&saved), "save");
+                    assert_eq!(
+                        ok(store.load(&run_id), "load"),
+                        saved,
+                        "own save is visible"
+                    );
+                    let mine = ok(
+                        store.query(&TraceFilter::new().with_metadata("thread", t)),
+                        "query",
+                    );
+                    assert!(
+                        ids(&mine).contains(&run_id.as_str()),
+                        "own save is queryable"
+                    );
+                    if i % 4 == 3 {
+                        assert!(ok(store.delete(&run_id), "delete"));
+                    }
+                }
+            });
+        }
+    });
+    let listed = ok(store.list(usize::MAX, 0), "list");
+    let expected = THREADS * (PER_THREAD - PER_THREAD / 4);
+    assert_eq!(listed.len(), expected, "lost or resurrected traces");
+    let unique: HashSet<&str> = ids(&listed).into_iter().collect();
+    assert_eq!(unique.len(), expected, "a run_id is listed twice");
+    for t in 0..THREADS {
+        let mine = ok(
+            store.count(&TraceFilter::new().with_metadata("thread", t)),
+            "count",
+        );
+        assert_eq!(mine, (PER_THREAD - PER_THREAD / 4) as u64, "thread {t}");
+    }
+}
+
+/// Racing saves of one run_id leave exactly one of them, consistently in every index.
+pub fn c8_racing_saves_of_one_id(store: &dyn TraceStore) {
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            scope.spawn(move || {
+                for round in 0..10 {
+                    let version = trace("contested", (t * 10 + round) as i64, t + 1)
+                        .with_metadata("writer", t);
+                    ok(store.save(&version), "save");
+                }
+            });
+        }
+    });
+    let winner = ok(store.load("contested"), "load");
+    let Some(writer) = winner.metadata.get("writer").and_then(|w| w.as_u64()) else {
+        panic!("the stored trace lost its metadata: {winner:?}");
+    };
+    assert_eq!(
+        winner.steps.len() as u64,
+        writer + 1,
+        "body mixes two saves"
+    );
+    let listed = ok(store.list(100, 0), "list");
+    assert_eq!(ids(&listed), ["contested"], "one run_id, listed once");
+    assert_eq!(
+        listed[0].created_at, winner.created_at,
+        "summary and body disagree"
+    );
+    for t in 0..THREADS {
+        let hits = ok(
+            store.count(&TraceFilter::new().with_metadata("writer", t)),
+            "count",
+        );
+        assert_eq!(
+            hits,
+            u64::from(t as u64 == writer),
+            "metadata index of writer {t}"
+        );
+    }
+    let by_steps = ok(
+        store.count(
+            &TraceFilter::new()
+                .with_min_steps(winner.steps.len())
+                .with_max_steps(winner.steps.len()),
+        ),
+        "count",
+    );
+    assert_eq!(by_steps, 1, "steps index disagrees with the body");
+}

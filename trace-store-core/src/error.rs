@@ -1,0 +1,97 @@
+//! The one error type of every store.
+
+/// A `Result` whose error defaults to [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a [`TraceStore`](crate::TraceStore).
+///
+/// Backends map their engine's errors into these variants, so code written against
+/// the trait can react to "not found" or "bad input" without knowing which backend runs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No trace with this run_id is stored.
+    #[error("trace {run_id:?} not found")]
+    NotFound {
+        /// The run_id that was asked for.
+        run_id: String,
+    },
+
+    /// The caller passed something the store cannot accept; nothing was written.
+    #[error("invalid input: {message}")]
+    InvalidInput {
+        /// What is wrong with the input.
+        message: String,
+    },
+
+    /// Stored bytes could not be decoded.
+    #[error("corrupt data: {message}")]
+    Corrupt {
+        /// What could not be decoded, and where.
+        message: String,
+    },
+
+    /// The data was written by a newer schema than this library supports.
+    #[error(
+        "unsupported schema version {found} (this library supports up to {supported}); upgrade trace-store"
+    )]
+    UnsupportedVersion {
+        /// The version found in the data.
+        found: u32,
+        /// The newest version this library reads.
+        supported: u32,
+    },
+
+    /// A file-system operation failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+
+    /// The storage engine failed (server down, database locked, ...).
+    #[error("{backend} backend error: {source}")]
+    Backend {
+        /// Which backend failed, for example `"sqlite"`.
+        backend: &'static str,
+        /// The engine's own error, with what failed and how to fix it.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl Error {
+    /// An [`Error::InvalidInput`] with this message.
+    pub fn invalid(message: impl Into<String>) -> Error {
+        Error::InvalidInput {
+            message: message.into(),
+        }
+    }
+
+    /// An [`Error::Corrupt`] with this message.
+    pub fn corrupt(message: impl Into<String>) -> Error {
+        Error::Corrupt {
+            message: message.into(),
+        }
+    }
+
+    /// An [`Error::NotFound`] for this run_id.
+    pub fn not_found(run_id: impl Into<String>) -> Error {
+        Error::NotFound {
+            run_id: run_id.into(),
+        }
+    }
+
+    /// An [`Error::Backend`] wrapping an engine error.
+    pub fn backend(
+        backend: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Error {
+        Error::Backend {
+            backend,
+            source: source.into(),
+        }
+    }
+
+    /// True for [`Error::NotFound`].
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound { .. })
+    }
+}

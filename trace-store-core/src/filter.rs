@@ -1,0 +1,348 @@
+//! What `query` selects, and the one matcher backends without a query engine share.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{Error, Result, Status, Timestamp, TraceSummary, json_eq};
+
+/// A position in list order, `(created_at, run_id)`.
+///
+/// Lists run newest first: by `created_at` descending, then `run_id` descending (byte
+/// order). [`TraceFilter::after`] keeps only traces strictly after a cursor in that
+/// order, so paging by the last cursor of a page neither skips nor repeats a trace that
+/// did not change, however many traces are written meanwhile.
+///
+/// `Ord` is the natural ascending order of the pair; list order is its reverse.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The trace's `created_at`.
+    pub created_at: Timestamp,
+    /// The trace's run_id.
+    pub run_id: String,
+}
+
+impl Cursor {
+    /// A cursor at this position.
+    pub fn new(created_at: Timestamp, run_id: impl Into<String>) -> Cursor {
+        Cursor {
+            created_at,
+            run_id: run_id.into(),
+        }
+    }
+
+    /// True if a trace at `(created_at, run_id)` comes strictly after this cursor in
+    /// list order.
+    pub fn precedes(&self, created_at: Timestamp, run_id: &str) -> bool {
+        (created_at, run_id) < (self.created_at, self.run_id.as_str())
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.created_at, self.run_id)
+    }
+}
+
+/// Which traces a query selects and which page of them it returns.
+///
+/// Every criterion that is set must hold (AND); unset criteria are not applied. The
+/// order of operations is fixed: filter, order newest first, skip to after the cursor,
+/// skip `offset`, take `limit`.
+///
+/// ```
+/// use serde_json::json;
+/// use trace_store_core::{Status, Timestamp, TraceFilter};
+///
+/// let filter = TraceFilter::new()
+///     .with_metadata("user_id", json!("u_42"))
+///     .with_status(Status::Ok)
+///     .with_since("2026-01-01T00:00:00Z".parse::<Timestamp>()?)
+///     .with_min_steps(5)
+///     .with_limit(50);
+/// assert!(filter.validate().is_ok());
+/// assert!(TraceFilter::new().with_min_steps(3).with_max_steps(2).validate().is_err());
+/// # Ok::<(), trace_store_core::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct TraceFilter {
+    /// Every key must be present at the top level of the trace's metadata with a value
+    /// equal under [`canonical_json`](crate::canonical_json): `1 == 1.0`, `"1" != 1`,
+    /// `true != 1`, `null` matches only an explicit `null`, objects compare by content.
+    pub metadata_match: BTreeMap<String, Value>,
+    /// At least this many steps.
+    pub min_steps: Option<usize>,
+    /// At most this many steps.
+    pub max_steps: Option<usize>,
+    /// `created_at >= since`.
+    pub since: Option<Timestamp>,
+    /// `created_at <= until`.
+    pub until: Option<Timestamp>,
+    /// Exactly this status.
+    pub status: Option<Status>,
+    /// Exactly this name.
+    pub name: Option<String>,
+    /// Only traces strictly after this position in list order (keyset paging).
+    pub after: Option<Cursor>,
+    /// Matches to skip (after the cursor).
+    pub offset: usize,
+    /// Most matches to return; `None` returns all.
+    pub limit: Option<usize>,
+}
+
+impl TraceFilter {
+    /// A filter that matches everything and returns all of it.
+    pub fn new() -> TraceFilter {
+        TraceFilter::default()
+    }
+
+    /// Requires `metadata[key]` to equal `value`.
+    #[must_use]
+    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.metadata_match.insert(key.into(), value.into());
+        self
+    }
+
+    /// Requires at least `min_steps` steps.
+    #[must_use]
+    pub fn with_min_steps(mut self, min_steps: usize) -> Self {
+        self.min_steps = Some(min_steps);
+        self
+    }
+
+    /// Requires at most `max_steps` steps.
+    #[must_use]
+    pub fn with_max_steps(mut self, max_steps: usize) -> Self {
+        self.max_steps = Some(max_steps);
+        self
+    }
+
+    /// Requires `created_at >= since`.
+    #[must_use]
+    pub fn with_since(mut self, since: Timestamp) -> Self {
+        self.since = Some(since);
+        self
+    }
+
+    /// Requires `created_at <= until`.
+    #[must_use]
+    pub fn with_until(mut self, until: Timestamp) -> Self {
+        self.until = Some(until);
+        self
+    }
+
+    /// Requires this status.
+    #[must_use]
+    pub fn with_status(mut self, status: Status) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Requires this name.
+    #[must_use]
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Returns only traces strictly after `cursor` in list order.
+    #[must_use]
+    pub fn with_after(mut self, cursor: Cursor) -> Self {
+        self.after = Some(cursor);
+        self
+    }
+
+    /// Skips this many matches.
+    #[must_use]
+    pub fn with_offset(mut self, offset: usize) -> Self {
+        self.offset = offset;
+        self
+    }
+
+    /// Returns at most this many matches.
+    #[must_use]
+    pub fn with_limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// The same selection without cursor, offset and limit.
+    #[must_use]
+    pub fn without_paging(&self) -> TraceFilter {
+        TraceFilter {
+            after: None,
+            offset: 0,
+            limit: None,
+            ..self.clone()
+        }
+    }
+
+    /// Rejects filters that can never match because they contradict themselves:
+    /// `min_steps > max_steps` or `since > until` ([`Error::InvalidInput`]).
+    pub fn validate(&self) -> Result<()> {
+        if let (Some(min), Some(max)) = (self.min_steps, self.max_steps)
+            && min > max
+        {
+            return Err(Error::invalid(format!(
+                "min_steps ({min}) is greater than max_steps ({max})"
+            )));
+        }
+        if let (Some(since), Some(until)) = (self.since, self.until)
+            && since > until
+        {
+            return Err(Error::invalid(format!(
+                "since ({since}) is later than until ({until})"
+            )));
+        }
+        Ok(())
+    }
+
+    /// True if `summary` meets every criterion, including the cursor (offset and limit
+    /// are about pages, not about single traces, and are not checked).
+    pub fn matches(&self, summary: &TraceSummary) -> bool {
+        self.min_steps.is_none_or(|min| summary.steps >= min)
+            && self.max_steps.is_none_or(|max| summary.steps <= max)
+            && self.since.is_none_or(|since| summary.created_at >= since)
+            && self.until.is_none_or(|until| summary.created_at <= until)
+            && self.status.is_none_or(|status| summary.status == status)
+            && self
+                .name
+                .as_ref()
+                .is_none_or(|name| summary.name.as_ref() == Some(name))
+            && self
+                .after
+                .as_ref()
+                .is_none_or(|after| after.precedes(summary.created_at, &summary.run_id))
+            && self.metadata_match.iter().all(|(key, expected)| {
+                summary
+                    .metadata
+                    .get(key)
+                    .is_some_and(|actual| json_eq(actual, expected))
+            })
+    }
+
+    /// Applies the whole filter (criteria, cursor, offset, limit) to summaries that are
+    /// already in list order, for backends that keep an ordered index in memory.
+    pub fn page<'a, I>(&'a self, ordered: I) -> impl Iterator<Item = &'a TraceSummary> + 'a
+    where
+        I: IntoIterator<Item = &'a TraceSummary>,
+        I::IntoIter: 'a,
+    {
+        ordered
+            .into_iter()
+            .filter(move |summary| self.matches(summary))
+            .skip(self.offset)
+            .take(self.limit.unwrap_or(usize::MAX))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Trace;
+    use serde_json::json;
+
+    fn summary(run_id: &str, micros: i64, steps: usize) -> TraceSummary {
+        let mut trace = Trace::new(run_id)
+            .with_created_at(Timestamp::from_micros(micros).unwrap())
+            .with_metadata("n", json!(1))
+            .with_metadata("nil", Value::Null);
+        trace.steps = vec![crate::Step::llm_call("m"); steps];
+        TraceSummary::from(&trace)
+    }
+
+    #[test]
+    fn criteria_are_inclusive_and_anded() {
+        let s = summary("a", 10, 3);
+        let t = |micros| Timestamp::from_micros(micros).unwrap();
+        assert!(
+            TraceFilter::new()
+                .with_min_steps(3)
+                .with_max_steps(3)
+                .matches(&s)
+        );
+        assert!(!TraceFilter::new().with_min_steps(4).matches(&s));
+        assert!(
+            TraceFilter::new()
+                .with_since(t(10))
+                .with_until(t(10))
+                .matches(&s)
+        );
+        assert!(!TraceFilter::new().with_since(t(11)).matches(&s));
+        assert!(
+            TraceFilter::new()
+                .with_metadata("n", json!(1.0))
+                .matches(&s)
+        );
+        assert!(
+            !TraceFilter::new()
+                .with_metadata("n", json!("1"))
+                .matches(&s)
+        );
+        assert!(
+            TraceFilter::new()
+                .with_metadata("nil", Value::Null)
+                .matches(&s)
+        );
+        assert!(
+            !TraceFilter::new()
+                .with_metadata("gone", Value::Null)
+                .matches(&s)
+        );
+        assert!(
+            !TraceFilter::new()
+                .with_metadata("n", json!(1))
+                .with_status(Status::Ok)
+                .matches(&s)
+        );
+    }
+
+    #[test]
+    fn cursor_is_strict_and_breaks_ties_by_run_id() {
+        let after = Cursor::new(Timestamp::from_micros(10).unwrap(), "b");
+        let filter = TraceFilter::new().with_after(after);
+        assert!(!filter.matches(&summary("b", 10, 0)));
+        assert!(!filter.matches(&summary("c", 10, 0)));
+        assert!(filter.matches(&summary("a", 10, 0)));
+        assert!(filter.matches(&summary("z", 9, 0)));
+        assert!(!filter.matches(&summary("a", 11, 0)));
+    }
+
+    #[test]
+    fn page_applies_offset_then_limit() {
+        let all: Vec<_> = (0..10)
+            .rev()
+            .map(|i| summary(&format!("r{i}"), i, i as usize))
+            .collect();
+        let filter = TraceFilter::new()
+            .with_min_steps(2)
+            .with_offset(1)
+            .with_limit(3);
+        let ids: Vec<_> = filter.page(&all).map(|s| s.run_id.as_str()).collect();
+        assert_eq!(ids, ["r8", "r7", "r6"]);
+        assert_eq!(TraceFilter::new().with_limit(0).page(&all).count(), 0);
+        assert_eq!(TraceFilter::new().with_offset(99).page(&all).count(), 0);
+    }
+
+    #[test]
+    fn contradictions_are_invalid() {
+        let t = |micros| Timestamp::from_micros(micros).unwrap();
+        assert!(
+            TraceFilter::new()
+                .with_since(t(2))
+                .with_until(t(1))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            TraceFilter::new()
+                .with_min_steps(1)
+                .with_max_steps(1)
+                .validate()
+                .is_ok()
+        );
+    }
+}

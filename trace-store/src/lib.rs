@@ -1,0 +1,54 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod url;
+
+pub use trace_store_core::*;
+pub use url::StoreUrl;
+
+/// The in-memory backend (feature `memory`).
+#[cfg(feature = "memory")]
+pub use trace_store_memory as memory;
+#[cfg(feature = "memory")]
+pub use trace_store_memory::MemoryStore;
+
+/// The SQLite backend (feature `sqlite`).
+#[cfg(feature = "sqlite")]
+pub use trace_store_sqlite as sqlite;
+#[cfg(feature = "sqlite")]
+pub use trace_store_sqlite::SqliteStore;
+
+/// The JSON Lines backend (feature `jsonl`).
+#[cfg(feature = "jsonl")]
+pub use trace_store_jsonl as jsonl;
+#[cfg(feature = "jsonl")]
+pub use trace_store_jsonl::JsonlStore;
+
+/// The Redis backend (feature `redis`).
+#[cfg(feature = "redis")]
+pub use trace_store_redis as redis;
+#[cfg(feature = "redis")]
+pub use trace_store_redis::RedisStore;
+
+/// Opens the store a URL names, picking the backend at run time.
+///
+/// See [`StoreUrl`] for the URL forms. An unknown scheme, or one whose Cargo feature is
+/// not enabled, is [`Error::InvalidInput`] naming the problem.
+///
+/// ```
+/// # #[cfg(feature = "memory")] {
+/// let store = trace_store::open("memory://")?;
+/// store.save(&trace_store::Trace::new("run-1"))?;
+/// assert_eq!(store.list(10, 0)?.len(), 1);
+/// # }
+/// # Ok::<(), trace_store::Error>(())
+/// ```
+pub fn open(url: &str) -> Result<Box<dyn TraceStore>> {
+    url.parse::<StoreUrl>()?.open()
+}
+
+// The top-level README's quick start runs as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
