@@ -1,0 +1,314 @@
+//! The suite has teeth: a correct store wrapped in a deliberately broken adapter must
+//! fail at least one case, for every kind of breakage the peers ship (see DESIGN.md §9).
+
+use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Mutex, Once};
+
+use serde_json::Value;
+use trace_store_conformance::{CASES, CaseFn, Harness};
+use trace_store_core::{Result, Trace, TraceFilter, TraceStats, TraceStore, TraceSummary};
+use trace_store_memory::MemoryStore;
+
+/// One way to get the contract wrong.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Flaw {
+    /// None: the control, which must pass everything.
+    None,
+    /// Lists oldest first.
+    AscendingOrder,
+    /// Breaks `created_at` ties by ascending run_id.
+    TiesAscending,
+    /// `delete` always answers true.
+    DeleteAlwaysTrue,
+    /// Metadata match compares values as text, so `"1"` equals `1` (selectools).
+    LooseMetadataEquality,
+    /// A `null` in the filter also matches a missing key.
+    NullMatchesMissing,
+    /// An upsert leaves the old version listed too (selectools' memory store).
+    UpsertDuplicates,
+    /// Applies the limit before the filter (LLLM).
+    LimitBeforeFilter,
+    /// `load` drops step attributes.
+    LossyRoundTrip,
+    /// Accepts invalid run_ids silently.
+    AcceptsInvalidRunIds,
+    /// `since` is exclusive.
+    ExclusiveSince,
+    /// `count` ignores the filter.
+    CountIgnoresFilter,
+    /// A deleted trace still shows up in metadata queries (a stale index).
+    StaleIndexAfterDelete,
+    /// Ignores the keyset cursor.
+    IgnoresCursor,
+    /// Contradictory filters return empty results instead of an error.
+    AcceptsBadFilters,
+}
+
+#[derive(Debug)]
+struct Broken {
+    inner: MemoryStore,
+    flaw: Flaw,
+    ghosts: Mutex<Vec<TraceSummary>>,
+}
+
+impl Broken {
+    fn new(flaw: Flaw) -> Broken {
+        Broken {
+            inner: MemoryStore::unbounded(),
+            flaw,
+            ghosts: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn ghosts(&self) -> std::sync::MutexGuard<'_, Vec<TraceSummary>> {
+        self.ghosts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every summary the filter's criteria select, in list order, before paging.
+    fn all_matching(&self, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
+        let mut criteria = filter.without_paging();
+        criteria.after = filter.after.clone();
+        self.inner.query(&criteria)
+    }
+}
+
+fn paged(filter: &TraceFilter, rows: Vec<TraceSummary>) -> Vec<TraceSummary> {
+    rows.into_iter()
+        .skip(filter.offset)
+        .take(filter.limit.unwrap_or(usize::MAX))
+        .collect()
+}
+
+fn loose_text(value: &Value) -> String {
+    value.to_string().trim_matches('"').to_owned()
+}
+
+impl TraceStore for Broken {
+    fn save(&self, trace: &Trace) -> Result<String> {
+        if self.flaw == Flaw::AcceptsInvalidRunIds && trace.validate().is_err() {
+            return Ok(trace.run_id.clone());
+        }
+        if self.flaw == Flaw::UpsertDuplicates
+            && let Ok(old) = self.inner.load(&trace.run_id)
+        {
+            self.ghosts().push(TraceSummary::from(&old));
+        }
+        self.inner.save(trace)
+    }
+
+    fn load(&self, run_id: &str) -> Result<Trace> {
+        let mut trace = self.inner.load(run_id)?;
+        if self.flaw == Flaw::LossyRoundTrip {
+            trace.steps.iter_mut().for_each(|s| s.attributes.clear());
+        }
+        Ok(trace)
+    }
+
+    fn list(&self, limit: usize, offset: usize) -> Result<Vec<TraceSummary>> {
+        self.query(&TraceFilter::new().with_limit(limit).with_offset(offset))
+    }
+
+    fn query(&self, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
+        if self.flaw == Flaw::AcceptsBadFilters && filter.validate().is_err() {
+            return Ok(Vec::new());
+        }
+        filter.validate()?;
+        let mut rows = match self.flaw {
+            Flaw::AscendingOrder => {
+                let mut rows = self.all_matching(filter)?;
+                rows.reverse();
+                return Ok(paged(filter, rows));
+            }
+            Flaw::TiesAscending => {
+                let mut rows = self.all_matching(filter)?;
+                rows.sort_by(|a, b| {
+                    b.created_at
+                        .cmp(&a.created_at)
+                        .then(a.run_id.cmp(&b.run_id))
+                });
+                return Ok(paged(filter, rows));
+            }
+            Flaw::LooseMetadataEquality | Flaw::NullMatchesMissing => {
+                let mut criteria = filter.clone();
+                criteria.metadata_match.clear();
+                let rows = self.all_matching(&criteria)?;
+                let loose = self.flaw == Flaw::LooseMetadataEquality;
+                let rows =
+                    rows.into_iter()
+                        .filter(|s| {
+                            filter.metadata_match.iter().all(|(key, want)| {
+                                match s.metadata.get(key) {
+                                    Some(got) if loose => loose_text(got) == loose_text(want),
+                                    Some(got) => trace_store_core::json_eq(got, want),
+                                    None => !loose && want.is_null(),
+                                }
+                            })
+                        })
+                        .collect();
+                return Ok(paged(filter, rows));
+            }
+            Flaw::LimitBeforeFilter => {
+                let page = self
+                    .inner
+                    .list(filter.limit.unwrap_or(usize::MAX), filter.offset)?;
+                return Ok(page.into_iter().filter(|s| filter.matches(s)).collect());
+            }
+            Flaw::ExclusiveSince => {
+                let mut shifted = filter.clone();
+                shifted.since = filter.since.map(|t| t.saturating_add_micros(1));
+                return self.inner.query(&shifted);
+            }
+            Flaw::IgnoresCursor => {
+                let mut without = filter.clone();
+                without.after = None;
+                return self.inner.query(&without);
+            }
+            _ => self.inner.query(filter)?,
+        };
+        match self.flaw {
+            Flaw::UpsertDuplicates => {
+                let ghosts = self.ghosts();
+                rows.extend(ghosts.iter().filter(|g| filter.matches(g)).cloned());
+                Ok(paged(filter, rows))
+            }
+            Flaw::StaleIndexAfterDelete if !filter.metadata_match.is_empty() => {
+                let ghosts = self.ghosts();
+                rows.extend(ghosts.iter().filter(|g| filter.matches(g)).cloned());
+                Ok(rows)
+            }
+            _ => Ok(rows),
+        }
+    }
+
+    fn delete(&self, run_id: &str) -> Result<bool> {
+        if self.flaw == Flaw::StaleIndexAfterDelete
+            && let Ok(old) = self.inner.load(run_id)
+        {
+            self.ghosts().push(TraceSummary::from(&old));
+        }
+        let existed = self.inner.delete(run_id)?;
+        Ok(existed || self.flaw == Flaw::DeleteAlwaysTrue)
+    }
+
+    fn count(&self, filter: &TraceFilter) -> Result<u64> {
+        if self.flaw == Flaw::CountIgnoresFilter {
+            return self.inner.count(&TraceFilter::new());
+        }
+        Ok(self.query(filter)?.len() as u64)
+    }
+
+    fn stats(&self, filter: &TraceFilter) -> Result<TraceStats> {
+        Ok(self.query(filter)?.iter().collect())
+    }
+}
+
+thread_local! {
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Expected panics of broken stores would flood the output; silence them on the
+/// thread that runs the cases, and keep every other panic message.
+fn quiet_expected_panics() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(Cell::get) {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// Runs every fixed case and the model-based test on a fresh broken store; returns the
+/// names of the cases that failed.
+fn failing_cases(flaw: Flaw) -> Vec<&'static str> {
+    quiet_expected_panics();
+    let harness = Harness::volatile(move || Broken::new(flaw));
+    let mut failed = Vec::new();
+    for case in CASES {
+        if matches!(case.run, CaseFn::Durable(_) | CaseFn::Bounded(_)) {
+            continue;
+        }
+        QUIET.with(|q| q.set(true));
+        let outcome = catch_unwind(AssertUnwindSafe(|| harness.run(module_path!(), case.name)));
+        QUIET.with(|q| q.set(false));
+        if outcome.is_err() {
+            failed.push(case.name);
+        }
+    }
+    failed
+}
+
+fn assert_caught(flaw: Flaw) {
+    let failed = failing_cases(flaw);
+    assert!(!failed.is_empty(), "the suite did not notice {flaw:?}");
+    eprintln!("{flaw:?} caught by {} case(s): {failed:?}", failed.len());
+}
+
+#[test]
+fn control_store_passes_every_case() {
+    assert_eq!(failing_cases(Flaw::None), Vec::<&str>::new());
+}
+
+macro_rules! teeth {
+    ($($test:ident => $flaw:ident),* $(,)?) => {$(
+        #[test]
+        fn $test() {
+            assert_caught(Flaw::$flaw);
+        }
+    )*};
+}
+
+teeth! {
+    catches_ascending_order => AscendingOrder,
+    catches_ties_in_ascending_run_id_order => TiesAscending,
+    catches_delete_that_always_returns_true => DeleteAlwaysTrue,
+    catches_one_equal_to_string_one => LooseMetadataEquality,
+    catches_null_matching_a_missing_key => NullMatchesMissing,
+    catches_upsert_that_duplicates => UpsertDuplicates,
+    catches_limit_before_filter => LimitBeforeFilter,
+    catches_lossy_round_trip => LossyRoundTrip,
+    catches_accepting_invalid_run_ids => AcceptsInvalidRunIds,
+    catches_exclusive_since => ExclusiveSince,
+    catches_count_ignoring_the_filter => CountIgnoresFilter,
+    catches_stale_index_after_delete => StaleIndexAfterDelete,
+    catches_ignored_cursor => IgnoresCursor,
+    catches_accepting_contradictory_filters => AcceptsBadFilters,
+}
+
+/// The model-based test alone also catches a store that breaks ties the wrong way.
+#[test]
+fn model_based_test_alone_catches_a_broken_store() {
+    quiet_expected_panics();
+    QUIET.with(|q| q.set(true));
+    let outcome = catch_unwind(|| {
+        trace_store_conformance::model_based(
+            &|| Harness::volatile(|| Broken::new(Flaw::TiesAscending)).fresh(),
+            64,
+        )
+    });
+    QUIET.with(|q| q.set(false));
+    assert!(
+        outcome.is_err(),
+        "the model-based test did not notice ascending ties"
+    );
+}
+
+/// A store that claims to be durable but keeps nothing across handles fails the
+/// in-process sharing and reopen cases.
+#[test]
+fn catches_a_durable_store_that_forgets() {
+    quiet_expected_panics();
+    let harness = Harness::durable(|_dir: &std::path::Path| MemoryStore::unbounded());
+    for case in ["c9_two_handles_one_process", "c10_reopen_after_drop"] {
+        QUIET.with(|q| q.set(true));
+        let outcome = catch_unwind(AssertUnwindSafe(|| harness.run(module_path!(), case)));
+        QUIET.with(|q| q.set(false));
+        assert!(
+            outcome.is_err(),
+            "{case} did not notice a store that forgets"
+        );
+    }
+}
