@@ -48,35 +48,35 @@ pub trait TraceStoreExt: TraceStore {
         }
     }
 
+    /// Every trace `filter` selects, loaded one by one in list order while summaries are
+    /// fetched `page_size` at a time. A trace deleted during the walk is skipped.
+    fn iter_traces(
+        &self,
+        filter: TraceFilter,
+        page_size: usize,
+    ) -> impl Iterator<Item = Result<Trace>> + '_ {
+        self.iter_summaries(filter, page_size)
+            .filter_map(|summary| match summary {
+                Ok(summary) => self.load_opt(&summary.run_id).transpose(),
+                Err(error) => Some(Err(error)),
+            })
+    }
+
     /// Copies every trace `filter` selects into `target` (upserting) and returns how
-    /// many were copied. A trace deleted during the copy is skipped.
+    /// many were copied.
     fn copy_to(&self, target: &dyn TraceStore, filter: &TraceFilter) -> Result<u64> {
-        let mut copied = 0;
-        let mut batch = Vec::with_capacity(BATCH);
-        for summary in self.iter_summaries(filter.clone(), BATCH) {
-            if let Some(trace) = self.load_opt(&summary?.run_id)? {
-                batch.push(trace);
-            }
-            if batch.len() == BATCH {
-                copied += target.save_many(&batch)?.len() as u64;
-                batch.clear();
-            }
-        }
-        copied += target.save_many(&batch)?.len() as u64;
-        Ok(copied)
+        save_in_batches(target, self.iter_traces(filter.clone(), BATCH))
     }
 
     /// Writes every trace `filter` selects to `writer` as JSON Lines (one trace JSON per
     /// line, newest first) and returns how many were written.
     fn export_jsonl(&self, filter: &TraceFilter, writer: &mut dyn Write) -> Result<u64> {
         let mut written = 0;
-        for summary in self.iter_summaries(filter.clone(), BATCH) {
-            if let Some(trace) = self.load_opt(&summary?.run_id)? {
-                let mut line = trace.to_json_vec()?;
-                line.push(b'\n');
-                writer.write_all(&line)?;
-                written += 1;
-            }
+        for trace in self.iter_traces(filter.clone(), BATCH) {
+            let mut line = trace?.to_json_vec()?;
+            line.push(b'\n');
+            writer.write_all(&line)?;
+            written += 1;
         }
         writer.flush()?;
         Ok(written)
@@ -87,21 +87,30 @@ pub trait TraceStoreExt: TraceStore {
     /// trace, with [`Error::InvalidInput`] naming the line; the batches before it are
     /// already saved.
     fn import_jsonl(&self, reader: &mut dyn BufRead) -> Result<u64> {
-        let mut saved = 0;
-        let mut batch = Vec::with_capacity(BATCH);
-        for line in jsonl_traces(reader) {
-            let trace = line
-                .trace
-                .map_err(|error| Error::invalid(format!("line {}: {error}", line.line_number)))?;
-            batch.push(trace);
-            if batch.len() == BATCH {
-                saved += self.save_many(&batch)?.len() as u64;
-                batch.clear();
-            }
-        }
-        saved += self.save_many(&batch)?.len() as u64;
-        Ok(saved)
+        let traces = jsonl_traces(reader).map(|line| {
+            line.trace
+                .map_err(|error| Error::invalid(format!("line {}: {error}", line.line_number)))
+        });
+        save_in_batches(self, traces)
     }
+}
+
+/// Saves traces with `save_many`, [`BATCH`] at a time; returns how many were saved.
+fn save_in_batches<S: TraceStore + ?Sized>(
+    target: &S,
+    traces: impl Iterator<Item = Result<Trace>>,
+) -> Result<u64> {
+    let mut saved = 0;
+    let mut batch = Vec::with_capacity(BATCH);
+    for trace in traces {
+        batch.push(trace?);
+        if batch.len() == BATCH {
+            saved += target.save_many(&batch)?.len() as u64;
+            batch.clear();
+        }
+    }
+    saved += target.save_many(&batch)?.len() as u64;
+    Ok(saved)
 }
 
 impl<T: TraceStore + ?Sized> TraceStoreExt for T {}
