@@ -63,6 +63,13 @@ pub(crate) fn run_if_child(
     true
 }
 
+/// The run_id an acknowledgement line carries. The test harness prints `test NAME ... `
+/// without a newline before the test body runs, so the first acknowledgement shares its
+/// line: look for the marker anywhere in the line, not only at its start.
+fn acked_run_id(line: &str) -> Option<&str> {
+    line.split_once(ACK).map(|(_, run_id)| run_id)
+}
+
 /// A running child process and the acknowledgements it printed so far.
 #[derive(Debug)]
 pub struct ChildWriter {
@@ -113,7 +120,7 @@ impl ChildWriter {
         while self.acked.len() < n {
             match self.lines.next() {
                 Some(Ok(line)) => {
-                    if let Some(run_id) = line.strip_prefix(ACK) {
+                    if let Some(run_id) = acked_run_id(&line) {
                         self.acked.push(run_id.to_owned());
                     }
                 }
@@ -143,7 +150,7 @@ impl ChildWriter {
 
     fn drain(&mut self) {
         for line in self.lines.by_ref().map_while(Result::ok) {
-            if let Some(run_id) = line.strip_prefix(ACK) {
+            if let Some(run_id) = acked_run_id(&line) {
                 self.acked.push(run_id.to_owned());
             }
         }

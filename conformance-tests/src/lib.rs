@@ -127,6 +127,9 @@ impl Harness {
                     .prefix("trace-store-conformance-")
                     .tempdir()
                     .unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"));
+                // Create the store here, so a child process never is the first to open
+                // the location (it may be killed, and must find what the parent set up).
+                drop(open(dir.path()));
                 run(&Durable {
                     dir: dir.path(),
                     open: &open,
@@ -317,7 +320,9 @@ macro_rules! __emit_fns {
 ///
 /// Invoke it once per module (put several stores in several modules). The durable form
 /// re-runs the test binary as a child process for the cross-process cases, so the
-/// closure must work in a fresh process too (no state set up by other tests).
+/// closure must work in a fresh process too (no state set up by other tests). The suite
+/// always opens a durable store once in the test process before a case runs, so a
+/// child only ever opens a location the parent has already created.
 #[macro_export]
 macro_rules! conformance_tests {
     (durable, $open:expr $(,)?) => {

@@ -60,6 +60,24 @@ fn bench(c: &mut Criterion) {
     c.bench_function("filter_matches", |b| {
         b.iter(|| black_box(&filter).matches(black_box(&summary)))
     });
+    c.bench_function("validate_10_step_trace", |b| {
+        b.iter(|| black_box(&trace).validate())
+    });
+
+    // What an in-memory index (memory, JSONL) does for `query`: filter 10,000 summaries
+    // in list order, one user_id in a hundred matching.
+    let summaries: Vec<TraceSummary> = (0..10_000)
+        .map(|i| {
+            let mut s = summary.clone();
+            s.run_id = format!("run-{i:05}");
+            s.metadata
+                .insert("user_id".into(), json!(format!("user_{:03}", i % 100)));
+            s
+        })
+        .collect();
+    c.bench_function("filter_page_10k_summaries", |b| {
+        b.iter(|| black_box(&filter).page(black_box(&summaries)).count())
+    });
 }
 
 criterion_group!(benches, bench);

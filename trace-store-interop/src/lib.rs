@@ -1,13 +1,9 @@
-//! STUB: replaced by the interop work (issue 6).
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
-/// selectools formats.
-pub mod selectools {
-    use trace_store_core::{Error, Result, Trace};
+mod import;
+mod read;
+pub mod selectools;
 
-    /// Converts one line of any selectools format (`AgentTrace.to_dict()` JSON, a
-    /// JSONL store line, a workload line `{created_at, trace}`) into a [`Trace`].
-    pub fn trace_from_line(_line: &[u8]) -> Result<Trace> {
-        Err(Error::invalid("STUB: not implemented yet"))
-    }
-}
+pub use import::{ImportOptions, ImportReport, LineError, MAX_REPORTED_ERRORS, check, import};
+pub use read::{Format, Traces, read_traces};

@@ -1,65 +1,403 @@
-//! STUB: replaced by the JSONL backend work (issue 4).
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
-use std::path::Path;
+mod compact;
+mod format;
+mod index;
+mod scan;
+mod state;
+mod sys;
+mod write;
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
 pub use trace_store_core::Durability;
-use trace_store_core::{Error, Result, Trace, TraceFilter, TraceStore, TraceSummary};
+use trace_store_core::{
+    Error, Result, Trace, TraceFilter, TraceStats, TraceStore, TraceSummary, validate_run_id,
+};
+
+use crate::format::{push_save, push_tombstone};
+use crate::state::{OpenFile, State};
+use crate::sys::{io_error, read_exact_at, sync_dir};
+
+/// Files smaller than this are never compacted automatically (1 MiB).
+pub const DEFAULT_AUTO_COMPACT_MIN_BYTES: u64 = 1 << 20;
 
 /// Options of [`JsonlStore::open_with`].
-#[derive(Clone, Debug, Default)]
+///
+/// ```
+/// use trace_store_jsonl::{Durability, JsonlOptions};
+///
+/// let options = JsonlOptions::default()
+///     .with_durability(Durability::Sync)
+///     .with_auto_compact_min_bytes(64 << 20);
+/// assert_eq!(options.auto_compact_min_bytes, Some(64 << 20));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct JsonlOptions {
-    /// Durability of each append.
+    /// [`Durability::Flush`] (the default): a save is in the operating system when it
+    /// returns, so it survives the process being killed. [`Durability::Sync`]: each
+    /// append is fsynced, so it survives power loss.
     pub durability: Durability,
+    /// Compact by itself after a write once dead bytes (superseded and deleted records,
+    /// tombstones, blanked damage) outweigh live ones and the file is at least this
+    /// large. `None` never compacts by itself; [`JsonlStore::compact`] always works.
+    pub auto_compact_min_bytes: Option<u64>,
+    /// Open without write access: reads work, writes are errors, and damage is reported
+    /// by [`JsonlStore::health`] but not repaired.
+    pub read_only: bool,
+}
+
+impl Default for JsonlOptions {
+    fn default() -> Self {
+        JsonlOptions {
+            durability: Durability::Flush,
+            auto_compact_min_bytes: Some(DEFAULT_AUTO_COMPACT_MIN_BYTES),
+            read_only: false,
+        }
+    }
 }
 
 impl JsonlOptions {
-    /// Sets the durability.
+    /// Sets the durability of each append.
     #[must_use]
     pub fn with_durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
         self
     }
+
+    /// Compacts automatically once dead bytes outweigh live ones in a file of at least
+    /// `min_bytes` (0: at any size).
+    #[must_use]
+    pub fn with_auto_compact_min_bytes(mut self, min_bytes: u64) -> Self {
+        self.auto_compact_min_bytes = Some(min_bytes);
+        self
+    }
+
+    /// Never compacts automatically.
+    #[must_use]
+    pub fn without_auto_compact(mut self) -> Self {
+        self.auto_compact_min_bytes = None;
+        self
+    }
+
+    /// Opens the file read-only (it must exist).
+    #[must_use]
+    pub fn with_read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
 }
 
-/// A trace store in a JSON Lines file.
-#[derive(Debug)]
-pub struct JsonlStore {}
+/// The state of a store's file, as [`JsonlStore::health`] reports it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Health {
+    /// The store's file.
+    pub path: PathBuf,
+    /// Its length, in bytes.
+    pub file_bytes: u64,
+    /// Traces stored.
+    pub live_records: u64,
+    /// Bytes of their save lines.
+    pub live_bytes: u64,
+    /// Superseded and deleted saves, and tombstones: what compaction removes.
+    pub dead_records: u64,
+    /// Bytes compaction would free: dead records, blanked damage, blank lines.
+    pub dead_bytes: u64,
+    /// Where damaged lines are moved.
+    pub corrupt_path: PathBuf,
+    /// Entries in the `.corrupt` file: damaged lines moved out of this file so far.
+    pub quarantined_lines: u64,
+    /// Damaged lines this handle saw but could not move yet (read-only, or the
+    /// `.corrupt` file cannot be written; see `last_error`).
+    pub unquarantined_lines: u64,
+    /// Bytes after the last newline: a line being written right now, or one torn by a
+    /// crash that the next write will move out.
+    pub incomplete_tail_bytes: u64,
+    /// The last repair or automatic compaction that failed.
+    pub last_error: Option<String>,
+}
+
+/// What [`JsonlStore::compact`] did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct CompactionReport {
+    /// File length before.
+    pub bytes_before: u64,
+    /// File length after.
+    pub bytes_after: u64,
+    /// Traces kept.
+    pub live_records: u64,
+    /// Superseded and deleted saves and tombstones removed.
+    pub dropped_records: u64,
+    /// How long it took (`duration_ms` in JSON).
+    #[serde(rename = "duration_ms", serialize_with = "as_millis")]
+    pub duration: Duration,
+}
+
+fn as_millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(duration.as_secs_f64() * 1e3)
+}
+
+/// A trace store in one JSON Lines file, with an in-memory index.
+///
+/// See the [crate documentation](crate) for the file format, sharing and recovery.
+/// Every method takes `&self`; share a store across threads with `Arc`, and open as
+/// many handles on the same file, in as many processes, as you like.
+pub struct JsonlStore {
+    /// Canonical, so a symlinked path is compacted where the file really is.
+    path: PathBuf,
+    corrupt_path: PathBuf,
+    options: JsonlOptions,
+    /// Serialises this handle's writers; the file lock serialises handles.
+    writer: Mutex<()>,
+    state: RwLock<State>,
+}
+
+pub(crate) fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
 
 impl JsonlStore {
-    /// Opens (creating if needed) the file at `path`.
+    /// Opens the store in the file at `path`, creating the file if needed (not its
+    /// directory), with default options.
+    ///
+    /// ```
+    /// use trace_store_core::{Trace, TraceStore};
+    /// use trace_store_jsonl::JsonlStore;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = JsonlStore::open(dir.path().join("traces.jsonl"))?;
+    /// store.save(&Trace::new("run-1").with_metadata("user_id", "u_42"))?;
+    /// assert_eq!(store.load("run-1")?.run_id, "run-1");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<JsonlStore> {
         Self::open_with(path, JsonlOptions::default())
     }
-    /// Opens with options.
-    pub fn open_with(_path: impl AsRef<Path>, _options: JsonlOptions) -> Result<JsonlStore> {
-        Err(unimplemented())
+
+    /// Opens the store in the file at `path` with `options`.
+    ///
+    /// Reads the whole file once to build the index (summaries only; trace bodies are
+    /// skipped, not decoded), then moves any damage it found to `<file>.corrupt`.
+    ///
+    /// A file that trace-store did not write is refused with [`Error::Corrupt`] naming
+    /// its first foreign line, and left untouched: a selectools `JSONLTraceStore` file,
+    /// say, or any other JSON Lines or binary file.
+    pub fn open_with(path: impl AsRef<Path>, options: JsonlOptions) -> Result<JsonlStore> {
+        let given = path.as_ref();
+        let file = OpenFile::open(given, options.read_only, true)?;
+        let path =
+            std::fs::canonicalize(given).map_err(|e| io_error("cannot resolve", given, e))?;
+        if !options.read_only && options.durability == Durability::Sync {
+            // The file may have just been created.
+            sync_dir(parent_dir(&path))
+                .map_err(|e| io_error("cannot sync the directory of", &path, e))?;
+        }
+        let state = State::read(file, &path)?;
+        let mut corrupt_name = path.file_name().unwrap_or_default().to_os_string();
+        corrupt_name.push(".corrupt");
+        let store = JsonlStore {
+            corrupt_path: path.with_file_name(corrupt_name),
+            path,
+            options,
+            writer: Mutex::new(()),
+            state: RwLock::new(state),
+        };
+        let (pending, torn) = {
+            let state = store.state.read();
+            (!state.pending.is_empty(), state.tail.is_some())
+        };
+        if !store.options.read_only && (pending || torn) {
+            // Damaged complete lines are moved out now, waiting for writers if need be;
+            // an incomplete tail only if no one is writing (else it is being written).
+            // A failure is reported by health() and retried by the next write.
+            let _ = store.acquire(pending);
+        }
+        Ok(store)
     }
-    /// Rewrites the file without dead records.
-    pub fn compact(&self) -> Result<()> {
-        Err(unimplemented())
+
+    /// The store's file (canonical path).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Rewrites the file with only its live records, atomically: a new file in the same
+    /// directory, fsynced, renamed over the old one, directory fsynced. Other handles,
+    /// in this process or others, keep working throughout and follow the new file.
+    ///
+    /// Runs by itself after writes once dead bytes outweigh live ones (see
+    /// [`JsonlOptions::auto_compact_min_bytes`]).
+    ///
+    /// ```
+    /// use trace_store_core::{Trace, TraceStore};
+    /// use trace_store_jsonl::JsonlStore;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = JsonlStore::open(dir.path().join("traces.jsonl"))?;
+    /// store.save(&Trace::new("a"))?;
+    /// store.save(&Trace::new("a"))?; // supersedes the first line
+    /// let report = store.compact()?;
+    /// assert_eq!((report.live_records, report.dropped_records), (1, 1));
+    /// assert_eq!(store.health()?.dead_bytes, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn compact(&self) -> Result<CompactionReport> {
+        let mut lock = self.lock()?;
+        self.compact_locked(&mut lock)
+    }
+
+    /// Live and dead records and bytes, and damaged lines moved to `<file>.corrupt`.
+    pub fn health(&self) -> Result<Health> {
+        self.refresh()?;
+        let quarantined_lines = match std::fs::read(&self.corrupt_path) {
+            Ok(bytes) => memchr::memchr_iter(b'\n', &bytes).count() as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(io_error("cannot read", &self.corrupt_path, e)),
+        };
+        let state = self.state.read();
+        Ok(Health {
+            path: self.path.clone(),
+            file_bytes: state.seen_len,
+            live_records: state.index.len() as u64,
+            live_bytes: state.index.live_bytes,
+            dead_records: state.index.dead_records,
+            dead_bytes: state.end.saturating_sub(state.index.live_bytes),
+            corrupt_path: self.corrupt_path.clone(),
+            quarantined_lines,
+            unquarantined_lines: state.pending.len() as u64,
+            incomplete_tail_bytes: state.tail.as_ref().map_or(0, |t| t.bytes.len() as u64),
+            last_error: state.last_error.clone(),
+        })
+    }
+
+    /// Calls `visit` on each summary `filter` selects, in list order.
+    fn for_each_match(&self, filter: &TraceFilter, visit: impl FnMut(&TraceSummary)) -> Result<()> {
+        filter.validate()?;
+        self.refresh()?;
+        self.state.read().index.for_each_match(filter, visit);
+        Ok(())
+    }
+
+    fn write_batch(&self, batch: Vec<u8>, records: Vec<format::Encoded>) -> Result<()> {
+        let mut lock = self.lock()?;
+        self.append(&mut lock, &batch, records)
+    }
+}
+
+impl std::fmt::Debug for JsonlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut debug = f.debug_struct("JsonlStore");
+        debug.field("path", &self.path);
+        if let Some(state) = self.state.try_read() {
+            debug.field("live_records", &state.index.len());
+        }
+        debug.field("options", &self.options).finish()
     }
 }
 
 impl TraceStore for JsonlStore {
-    fn save(&self, _trace: &Trace) -> Result<String> {
-        Err(unimplemented())
+    fn save(&self, trace: &Trace) -> Result<String> {
+        trace.validate()?;
+        let mut batch = Vec::new();
+        let encoded = push_save(trace, &mut batch)?;
+        self.write_batch(batch, vec![encoded])?;
+        Ok(trace.run_id.clone())
     }
-    fn load(&self, _run_id: &str) -> Result<Trace> {
-        Err(unimplemented())
-    }
-    fn list(&self, _limit: usize, _offset: usize) -> Result<Vec<TraceSummary>> {
-        Err(unimplemented())
-    }
-    fn query(&self, _filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
-        Err(unimplemented())
-    }
-    fn delete(&self, _run_id: &str) -> Result<bool> {
-        Err(unimplemented())
-    }
-}
 
-fn unimplemented() -> Error {
-    Error::backend("jsonl", "STUB: not implemented yet")
+    fn load(&self, run_id: &str) -> Result<Trace> {
+        self.refresh()?;
+        let (file, offset, len) = {
+            let state = self.state.read();
+            let loc = state
+                .index
+                .get(run_id)
+                .ok_or_else(|| Error::not_found(run_id))?;
+            (Arc::clone(&state.file), loc.trace_offset, loc.trace_len)
+        };
+        // Outside the lock: bytes of an indexed record never change in the file the
+        // handle has open, even if a compaction renames a new file over it meanwhile.
+        let mut body = vec![0; len as usize];
+        read_exact_at(&file.file, &mut body, offset)
+            .map_err(|e| io_error("cannot read a trace from", &self.path, e))?;
+        let trace = Trace::from_json_slice(&body).map_err(|error| match error {
+            Error::Corrupt { message } => Error::corrupt(format!(
+                "{} at byte offset {offset}, trace {run_id:?}: {message}",
+                self.path.display()
+            )),
+            other => other,
+        })?;
+        if trace.run_id != run_id {
+            return Err(Error::corrupt(format!(
+                "{} at byte offset {offset}: the line of {run_id:?} holds the trace {:?}",
+                self.path.display(),
+                trace.run_id
+            )));
+        }
+        Ok(trace)
+    }
+
+    fn list(&self, limit: usize, offset: usize) -> Result<Vec<TraceSummary>> {
+        self.query(&TraceFilter::new().with_limit(limit).with_offset(offset))
+    }
+
+    fn query(&self, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
+        let mut page = Vec::new();
+        self.for_each_match(filter, |summary| page.push(summary.clone()))?;
+        Ok(page)
+    }
+
+    fn delete(&self, run_id: &str) -> Result<bool> {
+        if validate_run_id(run_id).is_err() {
+            return Ok(false);
+        }
+        self.refresh()?;
+        if !self.state.read().index.contains(run_id) {
+            return Ok(false);
+        }
+        let mut lock = self.lock()?;
+        // Another handle may have deleted it while we waited for the lock.
+        if !self.state.read().index.contains(run_id) {
+            return Ok(false);
+        }
+        let mut batch = Vec::new();
+        let encoded = push_tombstone(run_id, &mut batch)?;
+        self.append(&mut lock, &batch, vec![encoded])?;
+        Ok(true)
+    }
+
+    fn save_many(&self, traces: &[Trace]) -> Result<Vec<String>> {
+        traces.iter().try_for_each(Trace::validate)?;
+        if traces.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut batch = Vec::new();
+        let records = traces
+            .iter()
+            .map(|trace| push_save(trace, &mut batch))
+            .collect::<Result<Vec<_>>>()?;
+        self.write_batch(batch, records)?;
+        Ok(traces.iter().map(|trace| trace.run_id.clone()).collect())
+    }
+
+    fn count(&self, filter: &TraceFilter) -> Result<u64> {
+        let mut count = 0;
+        self.for_each_match(filter, |_| count += 1)?;
+        Ok(count)
+    }
+
+    fn stats(&self, filter: &TraceFilter) -> Result<TraceStats> {
+        let mut stats = TraceStats::default();
+        self.for_each_match(filter, |summary| stats.add(summary))?;
+        Ok(stats)
+    }
 }

@@ -1,70 +1,370 @@
-//! STUB: replaced by the SQLite backend work (issue 3).
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
-use std::path::Path;
-use std::time::Duration;
+mod checkpoint;
+mod connection;
+mod error;
+mod options;
+mod rows;
+mod schema;
+mod sql;
 
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Transaction, TransactionBehavior, params_from_iter};
 pub use trace_store_core::Durability;
-use trace_store_core::{Error, Result, Trace, TraceFilter, TraceStore, TraceSummary};
+use trace_store_core::{Error, Result, Trace, TraceFilter, TraceStats, TraceStore, TraceSummary};
 
-/// Options of [`SqliteStore::open_with`].
-#[derive(Clone, Debug, Default)]
-#[non_exhaustive]
-pub struct SqliteOptions {
-    /// Durability of each save.
-    pub durability: Durability,
-    /// How long a writer waits for another process's lock.
-    pub busy_timeout: Option<Duration>,
-    /// Reader connections.
-    pub readers: Option<usize>,
+use crate::connection::Connections;
+pub use crate::options::SqliteOptions;
+use crate::rows::{Encoded, SUMMARY_COLUMNS};
+pub use crate::schema::SCHEMA_VERSION;
+
+/// A trace store in a SQLite database file (or a private in-memory database).
+///
+/// One writer connection, behind a mutex, runs every write as one `BEGIN IMMEDIATE`
+/// transaction; several processes may write to the same file, each waiting up to the
+/// busy timeout for the others. Reads run on a small pool of reader connections and, in
+/// WAL mode, never wait for a writer. Share one store across threads with `Arc`.
+pub struct SqliteStore {
+    conns: Connections,
+    path: Option<PathBuf>,
+    /// The database, as error messages name it.
+    location: String,
+    options: SqliteOptions,
+    template: TraceSummary,
 }
 
-impl SqliteOptions {
-    /// Sets the durability.
-    #[must_use]
-    pub fn with_durability(mut self, durability: Durability) -> Self {
-        self.durability = durability;
-        self
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("location", &self.location)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
     }
 }
 
-/// A trace store in a SQLite database.
-#[derive(Debug)]
-pub struct SqliteStore {}
+const IN_MEMORY: &str = "the in-memory SQLite database";
+
+/// `save_many` batches from this size on are encoded on a helper thread.
+const PIPELINE_MIN_TRACES: usize = 64;
+/// Encoded traces the helper thread may run ahead of the writer.
+const PIPELINE_DEPTH: usize = 256;
+
+/// Why a write transaction stopped.
+enum Failure {
+    /// SQLite failed.
+    Sql(rusqlite::Error),
+    /// Anything else, reported as is.
+    Store(Error),
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(e: rusqlite::Error) -> Failure {
+        Failure::Sql(e)
+    }
+}
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path`.
+    /// Opens the database at `path`, creating it if needed, with default options.
+    ///
+    /// A file that is not a trace-store database (another application's SQLite
+    /// database, or not SQLite at all) is refused and left untouched; a database from a
+    /// newer trace-store is [`Error::UnsupportedVersion`]; one from an older version is
+    /// migrated.
+    ///
+    /// ```
+    /// use trace_store_core::{Trace, TraceStore};
+    /// use trace_store_sqlite::SqliteStore;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = SqliteStore::open(dir.path().join("traces.db"))?;
+    /// store.save(&Trace::new("run-1"))?;
+    /// drop(store);
+    /// let reopened = SqliteStore::open(dir.path().join("traces.db"))?;
+    /// assert_eq!(reopened.load("run-1")?.run_id, "run-1");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
         Self::open_with(path, SqliteOptions::default())
     }
-    /// Opens with options.
-    pub fn open_with(_path: impl AsRef<Path>, _options: SqliteOptions) -> Result<SqliteStore> {
-        Err(unimplemented())
+
+    /// Opens the database at `path` with `options`; see [`SqliteStore::open`].
+    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteStore> {
+        let path = path.as_ref();
+        if path.as_os_str().is_empty() {
+            return Err(Error::invalid("the SQLite database path is empty"));
+        }
+        // SQLite reads ":memory:" as "a new private database per connection", which
+        // would give each reader its own empty database.
+        if path.as_os_str() == ":memory:" {
+            return Self::in_memory_with(options);
+        }
+        let location = path.display().to_string();
+        Ok(SqliteStore {
+            conns: Connections::open_file(path, &options, &location)?,
+            path: Some(path.to_owned()),
+            location,
+            options,
+            template: rows::template(),
+        })
     }
-    /// A private in-memory database.
+
+    /// A new private in-memory database, visible from every thread that uses this store
+    /// and gone when it is dropped.
+    ///
+    /// All operations share one connection (SQLite's in-memory databases have no
+    /// write-ahead log, so separate readers would only contend for table locks).
+    ///
+    /// ```
+    /// use trace_store_core::{Trace, TraceStore};
+    /// use trace_store_sqlite::SqliteStore;
+    ///
+    /// let store = SqliteStore::in_memory()?;
+    /// store.save(&Trace::new("run-1"))?;
+    /// assert_eq!(store.list(10, 0)?.len(), 1);
+    /// # Ok::<(), trace_store_core::Error>(())
+    /// ```
     pub fn in_memory() -> Result<SqliteStore> {
-        Err(unimplemented())
+        Self::in_memory_with(SqliteOptions::default())
+    }
+
+    fn in_memory_with(options: SqliteOptions) -> Result<SqliteStore> {
+        Ok(SqliteStore {
+            conns: Connections::open_memory(&options, IN_MEMORY)?,
+            path: None,
+            location: IN_MEMORY.to_owned(),
+            options: options.with_readers(0),
+            template: rows::template(),
+        })
+    }
+
+    /// The database file, or `None` for an in-memory database.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &SqliteOptions {
+        &self.options
+    }
+
+    /// Closes every connection, reporting what a drop would swallow. The last
+    /// connection to the file checkpoints the write-ahead log into the database and
+    /// removes it, leaving a single self-contained file.
+    pub fn close(self) -> Result<()> {
+        self.conns.close(&self.location)
+    }
+
+    /// SQLite's `EXPLAIN QUERY PLAN` for `query(filter)`, one line per step, to check
+    /// that a query uses the indexes. In the plan `t` is the `traces` table and `m0`,
+    /// `m` are `trace_metadata`, whose primary key starts with `(key, value)`.
+    ///
+    /// ```
+    /// use trace_store_core::TraceFilter;
+    /// use trace_store_sqlite::SqliteStore;
+    ///
+    /// let store = SqliteStore::in_memory()?;
+    /// let plan = store.query_plan(&TraceFilter::new().with_metadata("user_id", "u_1"))?;
+    /// assert_eq!(plan[0], "SEARCH m0 USING PRIMARY KEY (key=? AND value=?)");
+    /// # Ok::<(), trace_store_core::Error>(())
+    /// ```
+    pub fn query_plan(&self, filter: &TraceFilter) -> Result<Vec<String>> {
+        filter.validate()?;
+        let statement = sql::select(filter, SUMMARY_COLUMNS, true);
+        let conn = self.conns.reader();
+        let run = || -> rusqlite::Result<Vec<String>> {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", statement.sql))?;
+            let plan = stmt.query_map(params_from_iter(&statement.params), |row| row.get(3))?;
+            plan.collect()
+        };
+        run().map_err(|e| error::map(&self.location, "explaining a query", e))
+    }
+
+    /// Runs `work` in one `BEGIN IMMEDIATE` transaction on the writer connection:
+    /// all of it is committed, or none. `action` names the work in error messages;
+    /// `traces` is how many traces it writes.
+    fn write<T>(
+        &self,
+        traces: u64,
+        action: impl FnOnce() -> String,
+        work: impl FnOnce(&Transaction<'_>) -> Result<T, Failure>,
+    ) -> Result<T> {
+        let mut conn = self.conns.writer(&self.location)?;
+        // IMMEDIATE takes the write lock up front: two processes that both started
+        // deferred transactions could otherwise deadlock upgrading to it.
+        let run = || -> Result<T, Failure> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = work(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        };
+        // On failure the transaction has been dropped, which rolls it back.
+        let out = match run() {
+            Ok(out) => out,
+            Err(Failure::Sql(e)) => return Err(error::map(&self.location, action(), e)),
+            Err(Failure::Store(e)) => return Err(e),
+        };
+        drop(conn);
+        self.conns.committed(traces);
+        Ok(out)
+    }
+
+    /// Reads the statement's summaries.
+    fn summaries(&self, statement: &sql::Statement) -> rusqlite::Result<Vec<TraceSummary>> {
+        let conn = self.conns.reader();
+        let mut stmt = conn.prepare_cached(&statement.sql)?;
+        let rows = stmt.query_map(params_from_iter(&statement.params), |row| {
+            rows::summary_from_row(row, &self.template)
+        })?;
+        rows.collect()
+    }
+
+    /// `stats` in SQL; `None` if a counter is past what SQLite's integers hold.
+    fn stats_in_sql(&self, filter: &TraceFilter) -> rusqlite::Result<Option<TraceStats>> {
+        let statement = sql::stats(filter);
+        let conn = self.conns.reader();
+        let mut stmt = conn.prepare_cached(&statement.sql)?;
+        rows::stats_from_rows(stmt.query(params_from_iter(&statement.params))?)
     }
 }
 
 impl TraceStore for SqliteStore {
-    fn save(&self, _trace: &Trace) -> Result<String> {
-        Err(unimplemented())
+    fn save(&self, trace: &Trace) -> Result<String> {
+        let encoded = Encoded::new(trace)?;
+        self.write(
+            1,
+            || format!("saving trace {:?}", trace.run_id),
+            |tx| Ok(encoded.write(tx)?),
+        )?;
+        Ok(trace.run_id.clone())
     }
-    fn load(&self, _run_id: &str) -> Result<Trace> {
-        Err(unimplemented())
-    }
-    fn list(&self, _limit: usize, _offset: usize) -> Result<Vec<TraceSummary>> {
-        Err(unimplemented())
-    }
-    fn query(&self, _filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
-        Err(unimplemented())
-    }
-    fn delete(&self, _run_id: &str) -> Result<bool> {
-        Err(unimplemented())
-    }
-}
 
-fn unimplemented() -> Error {
-    Error::backend("sqlite", "STUB: not implemented yet")
+    fn load(&self, run_id: &str) -> Result<Trace> {
+        let conn = self.conns.reader();
+        let read = || -> rusqlite::Result<Option<Result<Trace>>> {
+            let mut stmt = conn.prepare_cached(
+                "SELECT b.body FROM traces t JOIN trace_bodies b ON b.id = t.id WHERE t.run_id = ?1",
+            )?;
+            let mut rows = stmt.query([run_id])?;
+            match rows.next()? {
+                // Decode straight from SQLite's buffer: bodies can be megabytes.
+                Some(row) => Ok(Some(Trace::from_json_slice(row.get_ref(0)?.as_bytes()?))),
+                None => Ok(None),
+            }
+        };
+        match read()
+            .map_err(|e| error::map(&self.location, format!("loading trace {run_id:?}"), e))?
+        {
+            Some(Ok(trace)) => Ok(trace),
+            Some(Err(Error::Corrupt { message })) => Err(Error::corrupt(format!(
+                "trace {run_id:?} in {}: {message}",
+                self.location
+            ))),
+            Some(Err(other)) => Err(other),
+            None => Err(Error::not_found(run_id)),
+        }
+    }
+
+    fn list(&self, limit: usize, offset: usize) -> Result<Vec<TraceSummary>> {
+        self.query(&TraceFilter::new().with_limit(limit).with_offset(offset))
+    }
+
+    fn query(&self, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
+        filter.validate()?;
+        let statement = sql::select(filter, SUMMARY_COLUMNS, true);
+        self.summaries(&statement)
+            .map_err(|e| error::map(&self.location, "querying traces", e))
+    }
+
+    fn delete(&self, run_id: &str) -> Result<bool> {
+        self.write(
+            1,
+            || format!("deleting trace {run_id:?}"),
+            |tx| Ok(rows::delete(tx, run_id)?),
+        )
+    }
+
+    fn save_many(&self, traces: &[Trace]) -> Result<Vec<String>> {
+        // Bad input is reported before anything is written; the one transaction makes
+        // the rest all or nothing.
+        traces.iter().try_for_each(Trace::validate)?;
+        let count = traces.len() as u64;
+        let action = || format!("saving {count} traces");
+        if traces.len() < PIPELINE_MIN_TRACES {
+            let encoded = traces
+                .iter()
+                .map(Encoded::new)
+                .collect::<Result<Vec<_>>>()?;
+            self.write(count, action, |tx| {
+                encoded.iter().try_for_each(|e| e.write(tx))?;
+                Ok(())
+            })?;
+        } else {
+            // Encoding (JSON above all) is a third of a large batch: a helper thread
+            // encodes while this one writes.
+            std::thread::scope(|scope| {
+                let (sender, receiver) = std::sync::mpsc::sync_channel(PIPELINE_DEPTH);
+                let encoder = std::thread::Builder::new()
+                    .name("trace-store-sqlite-encode".into())
+                    .spawn_scoped(scope, move || {
+                        for trace in traces {
+                            // The writer stopped (it failed): nothing more to do.
+                            if sender.send(Encoded::new(trace)).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                if let Err(e) = encoder {
+                    return Err(Error::backend(
+                        "sqlite",
+                        format!("cannot start the encoding thread: {e}"),
+                    ));
+                }
+                self.write(count, action, |tx| {
+                    let mut written = 0;
+                    for encoded in receiver {
+                        encoded.map_err(Failure::Store)?.write(tx)?;
+                        written += 1;
+                    }
+                    // Never commit part of a batch, whatever stopped the encoder.
+                    if written != traces.len() {
+                        return Err(Failure::Store(Error::backend(
+                            "sqlite",
+                            format!(
+                                "the encoding thread stopped after {written} of {count} traces"
+                            ),
+                        )));
+                    }
+                    Ok(())
+                })
+            })?;
+        }
+        Ok(traces.iter().map(|trace| trace.run_id.clone()).collect())
+    }
+
+    fn count(&self, filter: &TraceFilter) -> Result<u64> {
+        filter.validate()?;
+        let statement = sql::count(filter);
+        let conn = self.conns.reader();
+        let count = || -> rusqlite::Result<i64> {
+            conn.prepare_cached(&statement.sql)?
+                .query_row(params_from_iter(&statement.params), |row| row.get(0))
+        };
+        count()
+            .map(|n| n as u64)
+            .map_err(|e| error::map(&self.location, "counting traces", e))
+    }
+
+    fn stats(&self, filter: &TraceFilter) -> Result<TraceStats> {
+        filter.validate()?;
+        match self.stats_in_sql(filter) {
+            Ok(Some(stats)) => Ok(stats),
+            // A counter past i64::MAX, or a sum past it: SQLite cannot add these, core's
+            // saturating arithmetic can. Absurd token counts only, so the slow path is fine.
+            Ok(None) => Ok(self.query(filter)?.iter().collect()),
+            Err(e) if error::is_integer_overflow(&e) => Ok(self.query(filter)?.iter().collect()),
+            Err(e) => Err(error::map(&self.location, "computing stats", e)),
+        }
+    }
 }

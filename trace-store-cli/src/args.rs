@@ -1,0 +1,259 @@
+//! The command line, as clap parses it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use trace_store::{Status, Timestamp, TraceFilter};
+use trace_store_interop::Format;
+
+use crate::filter::{MetaPair, parse_meta, parse_status, parse_time};
+
+/// The store every command uses unless told otherwise.
+pub(crate) const DEFAULT_STORE: &str = "sqlite://traces.db";
+
+const AFTER_HELP: &str = "\
+Store URLs: sqlite://traces.db (the default), sqlite::memory:, jsonl://traces.jsonl,
+redis://127.0.0.1:6379/0?prefix=myapp, memory:// (gone when the command ends).
+
+Exit codes: 0 ok; 1 the trace asked for is not there; 2 bad usage or bad input.
+
+Start with `trace-store demo`, then `trace-store list`.";
+
+/// Look at, query and move the execution traces of LLM agents.
+#[derive(Debug, Parser)]
+#[command(name = "trace-store", version, after_help = AFTER_HELP)]
+pub(crate) struct Cli {
+    /// Store to use (sqlite://PATH, jsonl://PATH, redis://HOST:PORT/DB, memory://).
+    #[arg(
+        long,
+        global = true,
+        env = "TRACE_STORE_URL",
+        hide_env_values = true,
+        default_value = DEFAULT_STORE,
+        value_name = "URL"
+    )]
+    pub(crate) store: String,
+
+    /// Print JSON for programs instead of tables for people.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// List traces, newest first.
+    List {
+        /// Most traces to show.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Traces to skip first.
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+    },
+    /// List the traces that match filters, newest first.
+    Query {
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// Show one trace: header, totals and its step tree as a timeline.
+    Show {
+        /// The trace's run_id.
+        run_id: String,
+    },
+    /// Totals (count, tokens, cost, errors) by status and by model.
+    Stats {
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// Delete traces.
+    Delete {
+        /// run_ids to delete.
+        #[arg(required = true, value_name = "RUN_ID")]
+        run_ids: Vec<String>,
+    },
+    /// Write traces as native JSON Lines (one trace per line, newest first).
+    Export {
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// File to write (replaced atomically); standard output if not given.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Read traces from files (native JSON Lines, or selectools JSON / JSONL).
+    Import {
+        /// Files to read; `-` reads standard input.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Format of the files; `auto` decides from each file's first record.
+        #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+        format: FormatArg,
+        /// Stop at the first line that cannot be read, importing nothing from files
+        /// (instead of skipping and counting such lines).
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Copy traces into another store (upserting).
+    Copy {
+        /// Store to copy into; created if needed.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// Rewrite a jsonl:// store without deleted and replaced records.
+    Compact,
+    /// Fill the store with a realistic sample of agent runs and say what to try next.
+    Demo {
+        /// Number of top-level runs to create.
+        #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u16).range(1..))]
+        runs: u16,
+    },
+}
+
+/// Every criterion of a [`TraceFilter`].
+#[derive(Debug, Args)]
+pub(crate) struct FilterArgs {
+    /// Metadata equality, repeatable; VALUE is JSON when it parses (42, true, null,
+    /// "42"), else a string.
+    #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
+    pub(crate) meta: Vec<MetaPair>,
+    /// Created at or after: RFC 3339 (2026-01-15T09:00:00Z), a date (2026-01-15), or a
+    /// time ago (7d, 12h, 30m, 2w).
+    #[arg(long, value_name = "WHEN", value_parser = parse_time)]
+    pub(crate) since: Option<Timestamp>,
+    /// Created at or before; same forms as --since.
+    #[arg(long, value_name = "WHEN", value_parser = parse_time)]
+    pub(crate) until: Option<Timestamp>,
+    /// At least this many steps.
+    #[arg(long, value_name = "N")]
+    pub(crate) min_steps: Option<usize>,
+    /// At most this many steps.
+    #[arg(long, value_name = "N")]
+    pub(crate) max_steps: Option<usize>,
+    /// Run status: ok, error, running or unset.
+    #[arg(long, value_parser = parse_status)]
+    pub(crate) status: Option<Status>,
+    /// Agent or workflow name (exact).
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// Most traces to return.
+    #[arg(long, value_name = "N")]
+    pub(crate) limit: Option<usize>,
+    /// Matches to skip first.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) offset: usize,
+}
+
+impl FilterArgs {
+    /// The filter these arguments describe.
+    pub(crate) fn to_filter(&self) -> TraceFilter {
+        let mut filter = TraceFilter::new().with_offset(self.offset);
+        for MetaPair(key, value) in &self.meta {
+            filter = filter.with_metadata(key.clone(), value.clone());
+        }
+        if let Some(since) = self.since {
+            filter = filter.with_since(since);
+        }
+        if let Some(until) = self.until {
+            filter = filter.with_until(until);
+        }
+        if let Some(min) = self.min_steps {
+            filter = filter.with_min_steps(min);
+        }
+        if let Some(max) = self.max_steps {
+            filter = filter.with_max_steps(max);
+        }
+        if let Some(status) = self.status {
+            filter = filter.with_status(status);
+        }
+        if let Some(name) = &self.name {
+            filter = filter.with_name(name.clone());
+        }
+        if let Some(limit) = self.limit {
+            filter = filter.with_limit(limit);
+        }
+        filter
+    }
+}
+
+/// `--format` of `import`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FormatArg {
+    /// Decide from each file's first record.
+    Auto,
+    /// trace-store's JSON Lines, as `export` writes them.
+    Native,
+    /// selectools: AgentTrace.to_dict() JSON, JSONLTraceStore lines, {created_at, trace} lines.
+    Selectools,
+}
+
+impl From<FormatArg> for Format {
+    fn from(format: FormatArg) -> Format {
+        match format {
+            FormatArg::Auto => Format::Auto,
+            FormatArg::Native => Format::Native,
+            FormatArg::Selectools => Format::Selectools,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_filter_flag_reaches_the_filter() {
+        let cli = Cli::try_parse_from([
+            "trace-store",
+            "query",
+            "--meta",
+            "user_id=u_1",
+            "--meta",
+            "n=1",
+            "--since",
+            "2026-01-01T00:00:00Z",
+            "--until",
+            "2026-02-01",
+            "--min-steps",
+            "2",
+            "--max-steps",
+            "9",
+            "--status",
+            "error",
+            "--name",
+            "bot",
+            "--limit",
+            "5",
+            "--offset",
+            "3",
+        ])
+        .unwrap();
+        let Command::Query { filter } = cli.command else {
+            panic!("query")
+        };
+        let filter = filter.to_filter();
+        assert_eq!(filter.metadata_match["user_id"], "u_1");
+        assert_eq!(filter.metadata_match["n"], 1);
+        assert_eq!(
+            filter.since.unwrap().to_string(),
+            "2026-01-01T00:00:00.000000Z"
+        );
+        assert_eq!(
+            filter.until.unwrap().to_string(),
+            "2026-02-01T00:00:00.000000Z"
+        );
+        assert_eq!((filter.min_steps, filter.max_steps), (Some(2), Some(9)));
+        assert_eq!(filter.status, Some(Status::Error));
+        assert_eq!(filter.name.as_deref(), Some("bot"));
+        assert_eq!((filter.limit, filter.offset), (Some(5), 3));
+    }
+}

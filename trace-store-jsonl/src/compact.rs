@@ -1,0 +1,184 @@
+//! Compaction: copy the live records to a new file beside the old one, then rename it
+//! into place.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use trace_store_core::{Error, Result};
+
+use crate::state::OpenFile;
+use crate::sys::{FileId, io_error, read_exact_at, sync_dir};
+use crate::write::{FileGuard, WriteLock};
+use crate::{CompactionReport, JsonlStore, parent_dir};
+
+/// Bytes copied per read.
+const COPY_CHUNK: usize = 1 << 20;
+
+impl JsonlStore {
+    /// Rewrites the file with only its live records. Must hold the write lock, with the
+    /// index current (as [`JsonlStore::lock`] leaves it).
+    ///
+    /// Other handles keep reading the old file through their open descriptors until
+    /// their next `stat` shows the new one; writers waiting for the old file's lock find
+    /// it renamed away and move to the new file, whose lock this handle holds until the
+    /// write lock is released.
+    pub(crate) fn compact_locked(&self, lock: &mut WriteLock<'_>) -> Result<CompactionReport> {
+        let started = Instant::now();
+        let (source, live, bytes_before, dropped_records, unmoved) = {
+            let state = self.state.read();
+            (
+                Arc::clone(&state.file),
+                state.index.live_in_file_order(),
+                state.seen_len,
+                state.index.dead_records,
+                state.pending.len() + usize::from(state.tail.is_some()),
+            )
+        };
+        if unmoved > 0 {
+            return Err(Error::backend(
+                "jsonl",
+                format!(
+                    "cannot compact {}: {unmoved} damaged lines could not be moved to {} yet, and \
+                     compaction would drop them; see health().last_error",
+                    self.path.display(),
+                    self.corrupt_path.display()
+                ),
+            ));
+        }
+        let dir = parent_dir(&self.path);
+        let prefix = temp_prefix(&self.path);
+        remove_stale_temp_files(dir, &prefix);
+        let temp = tempfile::Builder::new()
+            .prefix(&prefix)
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(|e| io_error("cannot create a compaction file in", dir, e))?;
+        // Writers that open the new file as soon as it is renamed must wait for us.
+        temp.as_file()
+            .lock()
+            .map_err(|e| io_error("cannot lock", temp.path(), e))?;
+        if let Ok(metadata) = source.file.metadata() {
+            let _ = temp.as_file().set_permissions(metadata.permissions());
+        }
+
+        let mut moves = Vec::with_capacity(live.len());
+        let mut written = 0u64;
+        let mut run: Option<(u64, u64)> = None;
+        let mut buf = Vec::new();
+        for (run_id, loc) in &live {
+            moves.push((run_id.as_str(), written));
+            written += loc.len;
+            run = match run {
+                Some((start, end)) if end == loc.offset => Some((start, end + loc.len)),
+                previous => {
+                    if let Some((start, end)) = previous {
+                        copy(
+                            &source.file,
+                            start,
+                            end,
+                            temp.as_file(),
+                            &mut buf,
+                            &self.path,
+                        )?;
+                    }
+                    Some((loc.offset, loc.offset + loc.len))
+                }
+            };
+        }
+        if let Some((start, end)) = run {
+            copy(
+                &source.file,
+                start,
+                end,
+                temp.as_file(),
+                &mut buf,
+                &self.path,
+            )?;
+        }
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| io_error("cannot sync", temp.path(), e))?;
+        let file = temp
+            .persist(&self.path)
+            .map_err(|e| io_error("cannot rename the compacted file onto", &self.path, e.error))?;
+
+        // The path now names the new file, locked by this handle: install it.
+        let id = file.metadata().map(|metadata| FileId::of(&metadata));
+        let new_file = Arc::new(OpenFile {
+            file,
+            id: id.as_ref().map_or(lock.file.0.id, |id| *id),
+        });
+        let old = std::mem::replace(&mut lock.file, FileGuard(Arc::clone(&new_file)));
+        {
+            let mut state = self.state.write();
+            state.file = new_file;
+            for (run_id, offset) in moves {
+                state.index.relocate(run_id, offset);
+            }
+            state.index.dead_records = 0;
+            state.end = written;
+            state.seen_len = written;
+            // Should the new file's identity be unknown, read it again at the next look.
+            state.stale = id.is_err();
+        }
+        drop(old);
+        sync_dir(dir).map_err(|e| io_error("cannot sync the directory", dir, e))?;
+        Ok(CompactionReport {
+            bytes_before,
+            bytes_after: written,
+            live_records: live.len() as u64,
+            dropped_records,
+            duration: started.elapsed(),
+        })
+    }
+}
+
+fn copy(
+    source: &fs::File,
+    start: u64,
+    end: u64,
+    mut target: &fs::File,
+    buf: &mut Vec<u8>,
+    path: &Path,
+) -> Result<()> {
+    let mut at = start;
+    while at < end {
+        let n = ((end - at) as usize).min(COPY_CHUNK);
+        buf.resize(n, 0);
+        read_exact_at(source, buf, at).map_err(|e| io_error("cannot read", path, e))?;
+        target
+            .write_all(buf)
+            .map_err(|e| io_error("cannot write the compacted copy of", path, e))?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// Compaction files are `.<file name>.compact-XXXXXX.tmp` beside the store.
+fn temp_prefix(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!(".{name}.compact-")
+}
+
+/// Removes compaction files left by a process that died while compacting.
+///
+/// Only called under the file lock of the file the path names: a live compaction holds
+/// that lock until its rename, so every file found here is abandoned.
+fn remove_stale_temp_files(dir: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(prefix) && name.ends_with(".tmp") {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}

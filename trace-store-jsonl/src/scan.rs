@@ -1,0 +1,199 @@
+//! Reading the file into the index: whole at open, and the new tail afterwards.
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+
+use trace_store_core::{Error, Result};
+
+use crate::format::{Record, Unreadable, could_be_ours, is_blank, parse_record, recover_glued};
+use crate::index::{Index, Loc};
+use crate::sys::{io_error, read_at};
+
+/// Most bytes read per call; lines longer than this are assembled across reads.
+const CHUNK: usize = 1 << 20;
+/// Least bytes read per call, so a read past the expected end sees the end quickly.
+const MIN_CHUNK: usize = 16 << 10;
+
+/// Bytes that are not a record, and where they were.
+#[derive(Clone, Debug)]
+pub(crate) struct Segment {
+    pub(crate) offset: u64,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) reason: String,
+}
+
+/// What a scan found besides records, which it applied to the index.
+#[derive(Debug)]
+pub(crate) struct Scan {
+    /// Just past the last complete line.
+    pub(crate) end: u64,
+    /// Just past the last byte read: `end` plus the incomplete tail, if any.
+    pub(crate) observed: u64,
+    /// Complete lines, or the damaged front of a line, that are not records.
+    pub(crate) corrupt: Vec<Segment>,
+    /// Bytes after the last newline: a line still being written, or a torn one.
+    pub(crate) tail: Option<Segment>,
+}
+
+impl Index {
+    /// Applies a record whose line starts at `offset` and is `len` bytes long.
+    pub(crate) fn apply(&mut self, offset: u64, len: u64, record: Record) {
+        match record {
+            Record::Save {
+                summary,
+                trace_start,
+                trace_len,
+            } => {
+                let loc = Loc {
+                    cursor: summary.cursor(),
+                    offset,
+                    len,
+                    trace_offset: offset + trace_start,
+                    trace_len,
+                };
+                self.save(summary, loc);
+            }
+            Record::Delete { run_id } => self.delete(&run_id),
+        }
+    }
+}
+
+/// Reads `file` from `from` (the start of a line) to its end, applying every record to
+/// `index`. `whole` says the scan starts at the beginning of the file, so line numbers
+/// are known and the file's ownership is decided here.
+///
+/// A well-formed JSON line that is not a trace-store record, in a file where no record
+/// was seen before it, means the file belongs to someone else (a selectools store, for
+/// example): that is [`Error::Corrupt`] naming the line, and nothing is changed. In a
+/// file of ours such a line is damage like any other and is reported for quarantine.
+pub(crate) fn scan(
+    file: &File,
+    path: &Path,
+    from: u64,
+    expected_len: u64,
+    index: &mut Index,
+    whole: bool,
+) -> Result<Scan> {
+    let mut lines = Lines {
+        path,
+        index,
+        corrupt: Vec::new(),
+        line_number: whole.then_some(0),
+    };
+    let mut buf: Vec<u8> = Vec::new();
+    // File offset of buf[0], and how much of buf is known to hold no newline.
+    let mut buf_offset = from;
+    let mut searched = 0;
+    loop {
+        let remaining = expected_len.saturating_sub(buf_offset + buf.len() as u64);
+        let want = (remaining as usize).clamp(MIN_CHUNK, CHUNK);
+        let filled = buf.len();
+        buf.resize(filled + want, 0);
+        let read = loop {
+            match read_at(file, &mut buf[filled..], buf_offset + filled as u64) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        let read = read.map_err(|e| io_error("cannot read", path, e))?;
+        buf.truncate(filled + read);
+        if read == 0 {
+            break;
+        }
+        let mut line_start = 0;
+        while let Some(newline) = memchr::memchr(b'\n', &buf[searched..]) {
+            let line_end = searched + newline + 1;
+            lines.line(buf_offset + line_start as u64, &buf[line_start..line_end])?;
+            line_start = line_end;
+            searched = line_end;
+        }
+        buf.drain(..line_start);
+        buf_offset += line_start as u64;
+        searched = buf.len();
+    }
+    let end = buf_offset;
+    let observed = end + buf.len() as u64;
+    let tail = (!buf.is_empty()).then(|| Segment {
+        offset: end,
+        bytes: buf,
+        reason: "incomplete last line: its writer stopped in the middle of it".to_owned(),
+    });
+    if whole && !lines.index.native {
+        let first = lines.corrupt.first().or(tail.as_ref());
+        if let Some(first) = first.filter(|segment| !could_be_ours(&segment.bytes)) {
+            return Err(Error::corrupt(format!(
+                "{} holds no trace-store record and does not look like a trace-store JSON Lines file \
+                 (byte offset {}: {}); the file was left untouched",
+                path.display(),
+                first.offset,
+                first.reason
+            )));
+        }
+    }
+    Ok(Scan {
+        end,
+        observed,
+        corrupt: lines.corrupt,
+        tail,
+    })
+}
+
+struct Lines<'a> {
+    path: &'a Path,
+    index: &'a mut Index,
+    corrupt: Vec<Segment>,
+    line_number: Option<u64>,
+}
+
+impl Lines<'_> {
+    /// One complete line, newline included.
+    fn line(&mut self, offset: u64, line: &[u8]) -> Result<()> {
+        if let Some(n) = &mut self.line_number {
+            *n += 1;
+        }
+        let body = &line[..line.len() - 1];
+        if is_blank(body) {
+            return Ok(());
+        }
+        let unreadable = match parse_record(body) {
+            Ok(record) => {
+                self.index.apply(offset, line.len() as u64, record);
+                return Ok(());
+            }
+            Err(unreadable) => unreadable,
+        };
+        if let Some((at, record)) = recover_glued(body) {
+            self.corrupt.push(Segment {
+                offset,
+                bytes: body[..at].to_vec(),
+                reason: format!(
+                    "damaged bytes in front of a record ({})",
+                    unreadable.reason()
+                ),
+            });
+            self.index
+                .apply(offset + at as u64, (line.len() - at) as u64, record);
+            return Ok(());
+        }
+        if let Unreadable::Foreign(reason) = &unreadable
+            && !self.index.native
+        {
+            let place = match self.line_number {
+                Some(n) => format!("line {n} (byte offset {offset})"),
+                None => format!("the line at byte offset {offset}"),
+            };
+            return Err(Error::corrupt(format!(
+                "{} {place} is not a trace-store record: {reason}; the file was left untouched \
+                 (to move a selectools store into trace-store, use `trace-store import`)",
+                self.path.display()
+            )));
+        }
+        self.corrupt.push(Segment {
+            offset,
+            bytes: body.to_vec(),
+            reason: unreadable.reason().to_owned(),
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,160 @@
+//! What one handle knows about the file, and how it catches up with other handles.
+
+use std::fs::{File, OpenOptions};
+use std::path::Path;
+use std::sync::Arc;
+
+use trace_store_core::Result;
+
+use crate::format::Encoded;
+use crate::index::Index;
+use crate::scan::{Segment, scan};
+use crate::sys::{FileId, io_error};
+
+/// An open file and the identity it had when opened.
+#[derive(Debug)]
+pub(crate) struct OpenFile {
+    pub(crate) file: File,
+    pub(crate) id: FileId,
+}
+
+impl OpenFile {
+    /// Opens `path`; `create` for the first open of a store, never when following a
+    /// rewrite (a vanished file is an error then, not a reason to start a new one).
+    pub(crate) fn open(path: &Path, read_only: bool, create: bool) -> Result<OpenFile> {
+        let opened = if read_only {
+            File::open(path)
+        } else {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(create)
+                .open(path)
+        };
+        let file = opened.map_err(|e| {
+            let hint = match e.kind() {
+                std::io::ErrorKind::NotFound if create && read_only => {
+                    " (a store opened read-only must already exist)"
+                }
+                std::io::ErrorKind::NotFound if create => " (does its directory exist?)",
+                std::io::ErrorKind::NotFound => " (removed while the store was open?)",
+                std::io::ErrorKind::PermissionDenied if !read_only => {
+                    " (to only read it, open it with JsonlOptions::with_read_only)"
+                }
+                _ => "",
+            };
+            io_error(&format!("cannot open{hint}"), path, e)
+        })?;
+        let metadata = file
+            .metadata()
+            .map_err(|e| io_error("cannot stat", path, e))?;
+        Ok(OpenFile {
+            file,
+            id: FileId::of(&metadata),
+        })
+    }
+}
+
+/// The file as seen through its path by one `stat`: enough to tell whether anything
+/// changed since the last look.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Probe {
+    pub(crate) id: FileId,
+    pub(crate) len: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) file: Arc<OpenFile>,
+    pub(crate) index: Index,
+    /// Just past the last complete line read into the index.
+    pub(crate) end: u64,
+    /// File length at the last look; equal length and identity mean nothing changed.
+    pub(crate) seen_len: u64,
+    /// Damaged lines seen but not yet moved to `<file>.corrupt`.
+    pub(crate) pending: Vec<Segment>,
+    /// An incomplete last line: being written by someone, or torn by a crash.
+    pub(crate) tail: Option<Segment>,
+    /// Read everything again at the next look (after a failed write, whose partial
+    /// bytes a concurrent look may have indexed).
+    pub(crate) stale: bool,
+    /// The last repair or automatic compaction that failed, for `health()`.
+    pub(crate) last_error: Option<String>,
+}
+
+impl State {
+    /// Reads the whole file.
+    pub(crate) fn read(file: OpenFile, path: &Path) -> Result<State> {
+        let len = file
+            .file
+            .metadata()
+            .map_err(|e| io_error("cannot stat", path, e))?
+            .len();
+        let mut index = Index::default();
+        let scan = scan(&file.file, path, 0, len, &mut index, true)?;
+        Ok(State {
+            file: Arc::new(file),
+            index,
+            end: scan.end,
+            seen_len: scan.observed,
+            pending: scan.corrupt,
+            tail: scan.tail,
+            stale: false,
+            last_error: None,
+        })
+    }
+
+    pub(crate) fn is_current(&self, probe: &Probe) -> bool {
+        !self.stale && probe.id == self.file.id && probe.len == self.seen_len
+    }
+
+    /// Brings the index up to what `probe` saw: a rewritten or shrunk file is read again
+    /// from the start; a longer one from where the last look stopped.
+    pub(crate) fn catch_up(&mut self, probe: &Probe, path: &Path, read_only: bool) -> Result<()> {
+        if self.stale || probe.id != self.file.id || probe.len < self.end {
+            let file = OpenFile::open(path, read_only, false)?;
+            *self = State::read(file, path)?;
+            return Ok(());
+        }
+        if probe.len == self.seen_len {
+            return Ok(());
+        }
+        // A failed scan may have applied part of the tail; start over next time.
+        self.stale = true;
+        let scan = scan(
+            &self.file.file,
+            path,
+            self.end,
+            probe.len,
+            &mut self.index,
+            false,
+        )?;
+        self.stale = false;
+        self.end = scan.end;
+        self.seen_len = scan.observed;
+        self.pending.extend(scan.corrupt);
+        self.tail = scan.tail;
+        Ok(())
+    }
+
+    /// Indexes records this handle appended at `offset`, skipping any that a concurrent
+    /// catch-up already read back from the file.
+    pub(crate) fn apply_appended(&mut self, offset: u64, records: Vec<Encoded>, batch_len: u64) {
+        for encoded in records {
+            let at = offset + encoded.start;
+            if self.end > at {
+                continue;
+            }
+            self.index.apply(at, encoded.len, encoded.record);
+            self.end = at + encoded.len;
+        }
+        self.seen_len = offset + batch_len;
+        if self
+            .tail
+            .as_ref()
+            .is_some_and(|tail| tail.offset < self.end)
+        {
+            self.tail = None;
+        }
+    }
+}

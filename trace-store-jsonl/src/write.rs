@@ -1,0 +1,272 @@
+//! Keeping a handle current, the write lock, appends and repairs.
+//!
+//! Lock order, everywhere: this handle's writer mutex, then the file lock, then the
+//! state lock. Readers take only the state lock (and, to repair damage they found, try
+//! the other two without waiting).
+
+use std::fs::{OpenOptions, TryLockError};
+use std::io::{self, Write as _};
+use std::sync::Arc;
+
+use parking_lot::MutexGuard;
+use trace_store_core::{Durability, Error, Result};
+
+use crate::format::{Encoded, quarantine_entry};
+use crate::state::{OpenFile, Probe, State};
+use crate::sys::{FileId, io_error, read_exact_at, sync_dir, write_all_at};
+use crate::{JsonlStore, parent_dir};
+
+/// Holds the exclusive lock of one open file; releases it when dropped.
+#[derive(Debug)]
+pub(crate) struct FileGuard(pub(crate) Arc<OpenFile>);
+
+impl Drop for FileGuard {
+    fn drop(&mut self) {
+        // Closing the file would release it too; this releases it even while a reader
+        // still holds the Arc.
+        let _ = self.0.file.unlock();
+    }
+}
+
+/// The right to write: no other thread of this handle and no other handle writes while
+/// it lives, and the index is current with the file it names.
+#[derive(Debug)]
+pub(crate) struct WriteLock<'a> {
+    // Dropped in this order: the file lock first, then the writer mutex.
+    pub(crate) file: FileGuard,
+    _writer: MutexGuard<'a, ()>,
+}
+
+impl JsonlStore {
+    /// One `stat` of the path.
+    pub(crate) fn probe(&self) -> Result<Probe> {
+        match std::fs::metadata(&self.path) {
+            Ok(metadata) => Ok(Probe {
+                id: FileId::of(&metadata),
+                len: metadata.len(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::Io(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "trace file {} was removed or renamed while the store was open; \
+                     reopen the store to start a new file there",
+                    self.path.display()
+                ),
+            ))),
+            Err(e) => Err(io_error("cannot stat", &self.path, e)),
+        }
+    }
+
+    /// Makes the index current before a read: one `stat` when nothing changed, a read
+    /// of the new tail when another handle appended, a full read after a rewrite.
+    pub(crate) fn refresh(&self) -> Result<()> {
+        let probe = self.probe()?;
+        let current = self.state.read().is_current(&probe);
+        if current {
+            return Ok(());
+        }
+        let damaged = {
+            let mut state = self.state.write();
+            state.catch_up(&probe, &self.path, self.options.read_only)?;
+            !state.pending.is_empty() || state.tail.is_some()
+        };
+        if damaged && !self.options.read_only {
+            // Repair only if no one is writing: an incomplete tail is then torn, not
+            // in progress. A failure is kept for health() and retried by the next write.
+            let _ = self.acquire(false);
+        }
+        Ok(())
+    }
+
+    /// Takes the write lock, waiting for other writers.
+    pub(crate) fn lock(&self) -> Result<WriteLock<'_>> {
+        self.acquire(true)?.ok_or_else(|| {
+            Error::backend("jsonl", "the file lock was not granted although waited for")
+        })
+    }
+
+    /// Takes the write lock (`None` if `wait` is false and someone holds it), follows a
+    /// rewrite by another handle, reads what others appended, and repairs damage. Only
+    /// a torn last line that cannot be moved out is an error: appending after it would
+    /// glue the next record to it.
+    pub(crate) fn acquire(&self, wait: bool) -> Result<Option<WriteLock<'_>>> {
+        if self.options.read_only {
+            return Err(Error::Io(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{} was opened read-only (JsonlOptions::with_read_only); reopen it writable to change it",
+                    self.path.display()
+                ),
+            )));
+        }
+        let writer = if wait {
+            self.writer.lock()
+        } else {
+            match self.writer.try_lock() {
+                Some(writer) => writer,
+                None => return Ok(None),
+            }
+        };
+        loop {
+            let file = Arc::clone(&self.state.read().file);
+            if wait {
+                file.file
+                    .lock()
+                    .map_err(|e| io_error("cannot lock", &self.path, e))?;
+            } else {
+                match file.file.try_lock() {
+                    Ok(()) => {}
+                    Err(TryLockError::WouldBlock) => return Ok(None),
+                    Err(TryLockError::Error(e)) => {
+                        return Err(io_error("cannot lock", &self.path, e));
+                    }
+                }
+            }
+            let guard = FileGuard(file);
+            let probe = self.probe()?;
+            let mut state = self.state.write();
+            state.catch_up(&probe, &self.path, false)?;
+            if probe.id != guard.0.id {
+                // Compacted by another handle while we waited: lock the new file.
+                continue;
+            }
+            self.repair(&mut state)?;
+            return Ok(Some(WriteLock {
+                file: guard,
+                _writer: writer,
+            }));
+        }
+    }
+
+    /// Appends a batch of encoded lines as one write, then indexes them.
+    pub(crate) fn append(
+        &self,
+        lock: &mut WriteLock<'_>,
+        batch: &[u8],
+        records: Vec<Encoded>,
+    ) -> Result<()> {
+        let offset = self.state.read().end;
+        let file = &lock.file.0.file;
+        let written =
+            write_all_at(file, batch, offset).and_then(|()| match self.options.durability {
+                Durability::Sync => file.sync_data(),
+                _ => Ok(()),
+            });
+        if let Err(error) = written {
+            // Take back a partial line so nothing is glued to it; if that fails too,
+            // the next writer finds it as a torn line and moves it out.
+            let _ = file.set_len(offset);
+            self.state.write().stale = true;
+            return Err(io_error("cannot append to", &self.path, error));
+        }
+        let compact = {
+            let mut state = self.state.write();
+            state.apply_appended(offset, records, batch.len() as u64);
+            self.should_compact(&state)
+        };
+        if compact && let Err(error) = self.compact_locked(lock) {
+            self.state.write().last_error = Some(format!("automatic compaction failed: {error}"));
+        }
+        Ok(())
+    }
+
+    fn should_compact(&self, state: &State) -> bool {
+        let live = state.index.live_bytes;
+        let dead = state.end.saturating_sub(live);
+        self.options
+            .auto_compact_min_bytes
+            .is_some_and(|min| state.end >= min && dead > live)
+    }
+
+    /// Moves damaged lines to `<file>.corrupt` (synced first), then blanks them in the
+    /// file, and cuts off a torn last line. Must hold the write lock.
+    fn repair(&self, state: &mut State) -> Result<()> {
+        if state.pending.is_empty() && state.tail.is_none() {
+            return Ok(());
+        }
+        let file = Arc::clone(&state.file);
+        let mut entries = Vec::new();
+        let mut blanks = Vec::new();
+        for segment in &state.pending {
+            // Another handle may have moved it out already; then its bytes are blank.
+            let mut now = vec![0; segment.bytes.len()];
+            if read_exact_at(&file.file, &mut now, segment.offset).is_ok() && now == segment.bytes {
+                entries.extend(quarantine_entry(
+                    segment.offset,
+                    &segment.bytes,
+                    &segment.reason,
+                ));
+                blanks.push((segment.offset, segment.bytes.len()));
+            }
+        }
+        let mut torn_at = None;
+        if let Some(tail) = &state.tail {
+            // Under the lock nobody is writing, so the tail is torn; read it again as
+            // it is now.
+            let len = file
+                .file
+                .metadata()
+                .map_err(|e| io_error("cannot stat", &self.path, e))?
+                .len();
+            let mut bytes = vec![0; len.saturating_sub(tail.offset) as usize];
+            read_exact_at(&file.file, &mut bytes, tail.offset)
+                .map_err(|e| io_error("cannot read the torn last line of", &self.path, e))?;
+            if !bytes.is_empty() {
+                entries.extend(quarantine_entry(tail.offset, &bytes, &tail.reason));
+            }
+            torn_at = Some(tail.offset);
+        }
+        if !entries.is_empty()
+            && let Err(error) = self.append_to_corrupt(&entries)
+        {
+            let message = format!(
+                "cannot move damaged lines of {} to {}: {error}",
+                self.path.display(),
+                self.corrupt_path.display()
+            );
+            state.last_error = Some(message.clone());
+            return match torn_at {
+                Some(_) => Err(Error::Io(io::Error::new(error.kind(), message))),
+                None => Ok(()),
+            };
+        }
+        let spaces = vec![b' '; blanks.iter().map(|(_, len)| *len).max().unwrap_or(0)];
+        for (offset, len) in blanks {
+            if let Err(error) = write_all_at(&file.file, &spaces[..len], offset) {
+                // The bytes are safe in the .corrupt file; a later pass moves them again.
+                state.last_error = Some(format!(
+                    "cannot blank a damaged line of {}: {error}",
+                    self.path.display()
+                ));
+            }
+        }
+        if let Some(offset) = torn_at {
+            file.file
+                .set_len(offset)
+                .map_err(|e| io_error("cannot cut the torn last line of", &self.path, e))?;
+            state.seen_len = offset;
+            state.tail = None;
+        }
+        if self.options.durability == Durability::Sync {
+            file.file
+                .sync_data()
+                .map_err(|e| io_error("cannot sync", &self.path, e))?;
+        }
+        state.pending.clear();
+        Ok(())
+    }
+
+    fn append_to_corrupt(&self, entries: &[u8]) -> io::Result<()> {
+        let existed = self.corrupt_path.exists();
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.corrupt_path)?;
+        file.write_all(entries)?;
+        file.sync_all()?;
+        if !existed {
+            sync_dir(parent_dir(&self.path))?;
+        }
+        Ok(())
+    }
+}

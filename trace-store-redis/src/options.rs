@@ -1,0 +1,319 @@
+//! Options, and the store URL: this crate's own parameters are taken out, the rest goes
+//! to the redis crate.
+
+use std::time::Duration;
+
+use trace_store_core::{Error, Result};
+use url::Url;
+
+/// How a [`RedisStore`](crate::RedisStore) uses its server.
+///
+/// Every option can also be given as a URL parameter, which takes precedence:
+/// `redis://host:6379/0?prefix=myapp&ttl=86400&connect_timeout=2&read_timeout=5&pool_size=8`
+/// (durations in seconds, fractions allowed).
+///
+/// ```
+/// use std::time::Duration;
+/// use trace_store_redis::RedisOptions;
+///
+/// let options = RedisOptions::default()
+///     .with_prefix("myapp")
+///     .with_ttl(Duration::from_secs(7 * 24 * 3600))
+///     .with_read_timeout(Duration::from_secs(2))
+///     .with_pool_size(16);
+/// assert_eq!(options.prefix(), "myapp");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedisOptions {
+    prefix: String,
+    ttl: Option<Duration>,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    pool_size: usize,
+}
+
+impl Default for RedisOptions {
+    /// Prefix `trace-store`, no TTL, 2 s to connect, 5 s for an answer, 8 connections.
+    fn default() -> Self {
+        RedisOptions {
+            prefix: "trace-store".to_owned(),
+            ttl: None,
+            connect_timeout: Duration::from_secs(2),
+            read_timeout: Duration::from_secs(5),
+            pool_size: 8,
+        }
+    }
+}
+
+impl RedisOptions {
+    /// The namespace: every key of the store starts with `{prefix}`, its Redis Cluster
+    /// hash tag. Any non-empty string works; stores with different prefixes on one
+    /// server never see each other's traces.
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Each save keeps the trace for this long (at least 1 ms, millisecond precision);
+    /// a re-save restarts the clock. Expired traces disappear from every answer.
+    #[must_use]
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Traces are kept until deleted (the default).
+    #[must_use]
+    pub fn without_ttl(mut self) -> Self {
+        self.ttl = None;
+        self
+    }
+
+    /// Longest wait to open a connection, or for a free one when all are busy.
+    #[must_use]
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Longest wait for the server to take a command or answer it.
+    #[must_use]
+    pub fn with_read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// Most connections open at once; callers beyond it wait for a free one.
+    #[must_use]
+    pub fn with_pool_size(mut self, size: usize) -> Self {
+        self.pool_size = size;
+        self
+    }
+
+    /// The namespace.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// How long a saved trace lives, if it expires.
+    pub fn ttl(&self) -> Option<Duration> {
+        self.ttl
+    }
+
+    /// The connect timeout.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// The read (and write) timeout.
+    pub fn read_timeout(&self) -> Duration {
+        self.read_timeout
+    }
+
+    /// The pool size.
+    pub fn pool_size(&self) -> usize {
+        self.pool_size
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        let positive = |name: &str, d: Duration| {
+            if d.is_zero() {
+                Err(Error::invalid(format!(
+                    "Redis {name} must be more than zero"
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        if self.prefix.is_empty() {
+            return Err(Error::invalid(
+                "the Redis key prefix is empty; it becomes the hash tag of every key, so give it at least one character",
+            ));
+        }
+        positive("connect_timeout", self.connect_timeout)?;
+        positive("read_timeout", self.read_timeout)?;
+        if let Some(ttl) = self.ttl {
+            if ttl < Duration::from_millis(1) {
+                return Err(Error::invalid(format!(
+                    "Redis ttl {ttl:?} is below the 1 ms Redis can keep"
+                )));
+            }
+            if ttl > MAX_TTL {
+                return Err(Error::invalid(format!(
+                    "Redis ttl {ttl:?} is over 100 years; leave the TTL unset to keep traces until deleted"
+                )));
+            }
+        }
+        if self.pool_size == 0 {
+            return Err(Error::invalid("Redis pool_size must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Longest TTL: expiry times stay far inside what the scripts compute exactly.
+const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// Parameters the redis crate reads from the URL itself.
+const PASSED_THROUGH: [&str; 4] = ["db", "protocol", "user", "pass"];
+
+/// A store URL taken apart: what to hand the redis crate, and what to show people.
+pub(crate) struct ParsedUrl {
+    pub(crate) connect: String,
+    pub(crate) redacted: String,
+    pub(crate) address: String,
+}
+
+pub(crate) fn parse_url(text: &str, options: &mut RedisOptions) -> Result<ParsedUrl> {
+    let mut url = Url::parse(text).map_err(|e| {
+        Error::invalid(format!(
+            "Redis URL {:?} cannot be parsed: {e}",
+            redact_text(text)
+        ))
+    })?;
+    let mut kept = Vec::new();
+    for (key, value) in url.query_pairs() {
+        let seconds = || -> Result<Duration> {
+            value
+                .parse::<f64>()
+                .ok()
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                .ok_or_else(|| {
+                    Error::invalid(format!(
+                        "Redis URL parameter {key}={value:?} is not a number of seconds"
+                    ))
+                })
+        };
+        match &*key {
+            "prefix" => options.prefix = value.clone().into_owned(),
+            "ttl" => options.ttl = Some(seconds()?),
+            "connect_timeout" => options.connect_timeout = seconds()?,
+            "read_timeout" => options.read_timeout = seconds()?,
+            "pool_size" => {
+                options.pool_size = value.parse().map_err(|_| {
+                    Error::invalid(format!(
+                        "Redis URL parameter pool_size={value:?} is not a whole number"
+                    ))
+                })?
+            }
+            known if PASSED_THROUGH.contains(&known) => {
+                kept.push((key.clone().into_owned(), value.into_owned()))
+            }
+            unknown => {
+                return Err(Error::invalid(format!(
+                    "Redis URL {:?} has the unknown parameter {unknown:?}; known: prefix, ttl, connect_timeout, read_timeout, pool_size, db, protocol, user, pass",
+                    redact(&url)
+                )));
+            }
+        }
+    }
+    if kept.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    let address = match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) if !host.is_empty() => format!("{host}:{port}"),
+        (Some(host), None) if !host.is_empty() => format!("{host}:6379"),
+        _ => url.path().to_owned(),
+    };
+    Ok(ParsedUrl {
+        connect: url.to_string(),
+        redacted: redact(&url),
+        address,
+    })
+}
+
+/// The URL with its password (in the user info or a `pass` parameter) replaced.
+fn redact(url: &Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("***"));
+    }
+    if shown.query_pairs().any(|(key, _)| key == "pass") {
+        let pairs: Vec<(String, String)> = shown
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if key == "pass" { "***".into() } else { value };
+                (key.into_owned(), value.into_owned())
+            })
+            .collect();
+        shown.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    shown.to_string()
+}
+
+/// For text that is not even a URL: cut everything between `://` and the last `@`.
+fn redact_text(text: &str) -> String {
+    match (text.find("://"), text.rfind('@')) {
+        (Some(start), Some(at)) if at > start => {
+            format!("{}://***{}", &text[..start], &text[at..])
+        }
+        _ => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_parameters_are_taken_out_and_the_rest_passed_on() {
+        let mut options = RedisOptions::default();
+        let parsed = parse_url(
+            "redis://:s3cret@example.org:7000/2?prefix=my%3Aapp&ttl=1.5&db=2&pool_size=3",
+            &mut options,
+        )
+        .unwrap();
+        assert_eq!(options.prefix(), "my:app");
+        assert_eq!(options.ttl(), Some(Duration::from_millis(1500)));
+        assert_eq!(options.pool_size(), 3);
+        assert_eq!(parsed.connect, "redis://:s3cret@example.org:7000/2?db=2");
+        assert_eq!(parsed.address, "example.org:7000");
+        assert!(!parsed.redacted.contains("s3cret"), "{}", parsed.redacted);
+    }
+
+    #[test]
+    fn bad_parameters_are_invalid_input() {
+        for bad in [
+            "redis://h/0?prefx=a",
+            "redis://h/0?ttl=soon",
+            "redis://h/0?pool_size=-1",
+            "redis://h/0?read_timeout=-2",
+            "redis://h/0?ttl=0",
+            "redis://h/0?ttl=1e12",
+            "redis://h/0?pool_size=0",
+            "redis://h/0?prefix=",
+            "not a url",
+        ] {
+            let mut options = RedisOptions::default();
+            let error = parse_url(bad, &mut options)
+                .and_then(|_| options.validate())
+                .err()
+                .unwrap_or_else(|| panic!("{bad} was accepted"));
+            assert!(
+                matches!(error, Error::InvalidInput { .. }),
+                "{bad}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn passwords_never_show() {
+        let mut options = RedisOptions::default();
+        let unix = parse_url(
+            "redis+unix:///run/redis.sock?pass=hunter2&db=1",
+            &mut options,
+        )
+        .unwrap();
+        assert!(!unix.redacted.contains("hunter2"), "{}", unix.redacted);
+        assert_eq!(unix.address, "/run/redis.sock");
+        let error = parse_url("redis://u:hunter2@h/0?bogus=1", &mut options)
+            .err()
+            .unwrap();
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        assert!(!redact_text("redis://u:hunter2@ho st").contains("hunter2"));
+    }
+}

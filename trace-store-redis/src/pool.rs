@@ -1,0 +1,255 @@
+//! A small blocking connection pool, and the errors that name the server.
+//!
+//! Hand-written rather than r2d2 because of what a store needs when the server goes
+//! away and comes back: a connection that fails as dropped makes the pool throw away
+//! every idle connection (they all point at the old server process) and retry once on
+//! a fresh one, so the first call after a restart already succeeds, without a PING on
+//! every checkout; a server that is down fails at once (connection refused) instead of
+//! waiting out a checkout timeout; and no background threads are started per store.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use redis::{Client, Connection, ErrorKind, RedisError, RedisResult};
+use trace_store_core::{Error, Result};
+
+pub(crate) struct Pool {
+    client: Client,
+    address: String,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    size: usize,
+    state: Mutex<State>,
+    freed: Condvar,
+}
+
+struct State {
+    idle: Vec<Connection>,
+    /// Connections that exist, idle or lent out.
+    open: usize,
+}
+
+impl Pool {
+    pub(crate) fn new(
+        client: Client,
+        address: String,
+        connect_timeout: Duration,
+        read_timeout: Duration,
+        size: usize,
+    ) -> Pool {
+        Pool {
+            client,
+            address,
+            connect_timeout,
+            read_timeout,
+            size,
+            state: Mutex::new(State {
+                idle: Vec::new(),
+                open: 0,
+            }),
+            freed: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// `(open, idle)` connections.
+    pub(crate) fn usage(&self) -> (usize, usize) {
+        let state = self.state.lock();
+        (state.open, state.idle.len())
+    }
+
+    /// Runs `op` on a pooled connection. If a connection that had been idle turns out
+    /// to be dead (the server restarted), the idle ones are dropped and `op` runs once
+    /// more on a new connection; every operation of this crate may run twice (saves
+    /// and deletes are idempotent scripts).
+    pub(crate) fn run<T>(
+        &self,
+        action: &str,
+        mut op: impl FnMut(&mut Connection) -> RedisResult<T>,
+    ) -> Result<T> {
+        let (mut connection, reused) = self.checkout(action)?;
+        match op(&mut connection) {
+            Ok(value) => {
+                self.checkin(connection);
+                Ok(value)
+            }
+            Err(error) if reused && error.is_connection_dropped() => {
+                drop(connection);
+                self.drop_idle();
+                // The dead connection's slot goes to its replacement.
+                let mut connection = match self.connect() {
+                    Ok(connection) => connection,
+                    Err(error) => {
+                        self.release_slot();
+                        return Err(self.failure(action, error));
+                    }
+                };
+                let result = op(&mut connection);
+                self.finish(connection, result, action)
+            }
+            Err(error) => self.finish(connection, Err(error), action),
+        }
+    }
+
+    fn finish<T>(&self, connection: Connection, result: RedisResult<T>, action: &str) -> Result<T> {
+        match result {
+            Ok(value) => {
+                self.checkin(connection);
+                Ok(value)
+            }
+            Err(error) => {
+                // After a server error reply the connection is in step; after anything
+                // else (timeout, half-read reply) it is not, and is never reused.
+                if matches!(
+                    error.kind(),
+                    ErrorKind::Server(_) | ErrorKind::Extension | ErrorKind::UnexpectedReturnType
+                ) {
+                    self.checkin(connection);
+                } else {
+                    drop(connection);
+                    self.release_slot();
+                }
+                Err(self.failure(action, error))
+            }
+        }
+    }
+
+    fn checkout(&self, action: &str) -> Result<(Connection, bool)> {
+        let deadline = Instant::now() + self.connect_timeout;
+        let mut state = self.state.lock();
+        loop {
+            if let Some(connection) = state.idle.pop() {
+                return Ok((connection, true));
+            }
+            if state.open < self.size {
+                state.open += 1;
+                drop(state);
+                return match self.connect() {
+                    Ok(connection) => Ok((connection, false)),
+                    Err(error) => {
+                        self.release_slot();
+                        Err(self.failure(action, error))
+                    }
+                };
+            }
+            if self.freed.wait_until(&mut state, deadline).timed_out() {
+                return Err(Error::backend(
+                    "redis",
+                    Failure {
+                        action: action.to_owned(),
+                        address: self.address.clone(),
+                        cause: Cause::PoolExhausted {
+                            size: self.size,
+                            waited: self.connect_timeout,
+                        },
+                    },
+                ));
+            }
+        }
+    }
+
+    fn connect(&self) -> RedisResult<Connection> {
+        let connection = self
+            .client
+            .get_connection_with_timeout(self.connect_timeout)?;
+        connection.set_read_timeout(Some(self.read_timeout))?;
+        connection.set_write_timeout(Some(self.read_timeout))?;
+        Ok(connection)
+    }
+
+    fn checkin(&self, connection: Connection) {
+        self.state.lock().idle.push(connection);
+        self.freed.notify_one();
+    }
+
+    fn release_slot(&self) {
+        self.state.lock().open -= 1;
+        self.freed.notify_one();
+    }
+
+    fn drop_idle(&self) {
+        let idle = {
+            let mut state = self.state.lock();
+            state.open -= state.idle.len();
+            std::mem::take(&mut state.idle)
+        };
+        drop(idle);
+        self.freed.notify_all();
+    }
+
+    pub(crate) fn failure(&self, action: &str, error: RedisError) -> Error {
+        let cause = if error.is_timeout() {
+            Cause::Timeout {
+                error,
+                after: self.read_timeout,
+            }
+        } else {
+            Cause::Redis(error)
+        };
+        Error::backend(
+            "redis",
+            Failure {
+                action: action.to_owned(),
+                address: self.address.clone(),
+                cause,
+            },
+        )
+    }
+}
+
+/// What [`Error::Backend`] carries for this backend: the operation, the server's
+/// address (never its password) and the cause, with a hint on how to fix it.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    action: String,
+    address: String,
+    cause: Cause,
+}
+
+#[derive(Debug)]
+enum Cause {
+    Redis(RedisError),
+    Timeout { error: RedisError, after: Duration },
+    PoolExhausted { size: usize, waited: Duration },
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Failure {
+            action, address, ..
+        } = self;
+        write!(f, "{action} on the Redis server at {address} failed: ")?;
+        match &self.cause {
+            Cause::Redis(error)
+                if error.is_connection_refusal() || error.is_connection_dropped() =>
+            {
+                write!(
+                    f,
+                    "{error}; is redis-server running and reachable there? The store reconnects by itself once it is"
+                )
+            }
+            Cause::Redis(error) => write!(f, "{error}"),
+            Cause::Timeout { error, after } => write!(
+                f,
+                "no answer within the read timeout of {after:?} ({error}); the server is overloaded, stopped or unreachable, or raise read_timeout"
+            ),
+            Cause::PoolExhausted { size, waited } => write!(
+                f,
+                "all {size} pooled connections stayed busy for {waited:?}; raise pool_size or connect_timeout"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.cause {
+            Cause::Redis(error) | Cause::Timeout { error, .. } => Some(error),
+            Cause::PoolExhausted { .. } => None,
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! The connections of a store: one writer, a few readers, the checkpoint thread's, and
+//! the checks that keep a write from going to a file that is no longer there.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::{Mutex, MutexGuard};
+use rusqlite::{Connection, OpenFlags};
+use trace_store_core::{Durability, Error, Result};
+
+use crate::checkpoint::{self, Checkpointer};
+use crate::{SqliteOptions, error, schema};
+
+/// Every connection of one store.
+pub(crate) struct Connections {
+    // Fields drop in order: the checkpoint thread and the readers go before the
+    // writer, whose close, as the last connection, folds the write-ahead log into the
+    // database and removes it.
+    checkpointer: Option<Checkpointer>,
+    readers: Box<[Mutex<Connection>]>,
+    next_reader: AtomicUsize,
+    /// Shared with the checkpoint thread, which holds it while it rewinds the log.
+    writer: Arc<Mutex<Connection>>,
+    /// The file's absolute path (immune to a later change of the working directory)
+    /// and identity when it was opened.
+    file: Option<(PathBuf, FileIdentity)>,
+}
+
+impl Connections {
+    /// Opens the database file at `path`; see `SqliteStore::open`.
+    pub(crate) fn open_file(
+        path: &Path,
+        options: &SqliteOptions,
+        location: &str,
+    ) -> Result<Connections> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut writer = connect(path, flags, options, location)?;
+        // Before anything can change the file, not even its journal mode.
+        schema::check_before_writing(&writer, location)?;
+        let map = |e| error::map(location, "configuring the writer connection", e);
+        let mode: String = writer
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(map)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::backend(
+                "sqlite",
+                format!(
+                    "{location}: cannot switch to write-ahead logging (journal_mode stayed {mode:?}); \
+                     the file system may not support shared memory (network file systems often do not)"
+                ),
+            ));
+        }
+        // NORMAL: a commit is in the log (the OS) when it returns, which survives the
+        // process; FULL also fsyncs the log, which survives the machine.
+        let synchronous = match options.durability {
+            Durability::Sync => "FULL",
+            _ => "NORMAL",
+        };
+        writer
+            .pragma_update(None, "synchronous", synchronous)
+            .map_err(map)?;
+        writer
+            .pragma_update(
+                None,
+                "wal_autocheckpoint",
+                checkpoint::WRITER_AUTOCHECKPOINT,
+            )
+            .map_err(map)?;
+        // After a burst of writes, rewinding the log also trims its file to this size.
+        writer
+            .pragma_update(None, "journal_size_limit", checkpoint::LOG_SIZE_LIMIT)
+            .map_err(map)?;
+        schema::migrate(&mut writer, location)?;
+
+        // The other connections never create the file: it exists now, and should it
+        // vanish in between, an error is better than a new empty database.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let readers = (0..options.readers)
+            .map(|_| {
+                let reader = connect(path, flags, options, location)?;
+                // Reads only: a bug can never write through a reader.
+                reader
+                    .pragma_update(None, "query_only", true)
+                    .map_err(|e| error::map(location, "configuring a reader connection", e))?;
+                Ok(Mutex::new(reader))
+            })
+            .collect::<Result<Box<[_]>>>()?;
+        let writer = Arc::new(Mutex::new(writer));
+        let checkpointer = Checkpointer::start(
+            connect(path, flags, options, location)?,
+            Arc::downgrade(&writer),
+        )
+        .map_err(|e| {
+            Error::backend(
+                "sqlite",
+                format!("{location}: cannot start the checkpoint thread: {e}"),
+            )
+        })?;
+        let absolute = std::fs::canonicalize(path).map_err(|e| file_gone(location, &e))?;
+        let identity = FileIdentity::of(&absolute).map_err(|e| file_gone(location, &e))?;
+        Ok(Connections {
+            checkpointer: Some(checkpointer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+            writer,
+            file: Some((absolute, identity)),
+        })
+    }
+
+    /// A private in-memory database on one connection that serves reads and writes
+    /// (in-memory databases have no write-ahead log; separate readers would only
+    /// contend for table locks).
+    pub(crate) fn open_memory(options: &SqliteOptions, location: &str) -> Result<Connections> {
+        let mut conn =
+            Connection::open_in_memory().map_err(|e| error::map(location, "opening", e))?;
+        configure(&conn, options, location)?;
+        schema::migrate(&mut conn, location)?;
+        Ok(Connections {
+            checkpointer: None,
+            readers: Box::new([]),
+            next_reader: AtomicUsize::new(0),
+            writer: Arc::new(Mutex::new(conn)),
+            file: None,
+        })
+    }
+
+    /// A reader connection: a free one if any, else the next in turn.
+    pub(crate) fn reader(&self) -> MutexGuard<'_, Connection> {
+        let count = self.readers.len();
+        if count == 0 {
+            return self.writer.lock();
+        }
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed) % count;
+        (0..count)
+            .find_map(|i| self.readers[(start + i) % count].try_lock())
+            .unwrap_or_else(|| self.readers[start].lock())
+    }
+
+    /// The writer connection, after checking that the file is still the one opened.
+    ///
+    /// SQLite in WAL mode goes on writing to a deleted file without complaint, and
+    /// every save after that would vanish when the store closes; one `stat` per write
+    /// turns that into an error.
+    pub(crate) fn writer(&self, location: &str) -> Result<MutexGuard<'_, Connection>> {
+        if let Some((path, identity)) = &self.file {
+            match FileIdentity::of(path) {
+                Ok(now) if now == *identity => {}
+                Ok(_) => {
+                    return Err(file_gone(
+                        location,
+                        &std::io::Error::other("another file now has its name"),
+                    ));
+                }
+                Err(e) => return Err(file_gone(location, &e)),
+            }
+        }
+        Ok(self.writer.lock())
+    }
+
+    /// Counts committed traces, for the checkpoint thread.
+    pub(crate) fn committed(&self, traces: u64) {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.committed(traces);
+        }
+    }
+
+    /// Closes every connection, the writer last.
+    pub(crate) fn close(self, location: &str) -> Result<()> {
+        let Connections {
+            checkpointer,
+            readers,
+            writer,
+            ..
+        } = self;
+        drop(checkpointer);
+        for reader in readers.into_vec() {
+            reader
+                .into_inner()
+                .close()
+                .map_err(|(_, e)| error::map(location, "closing a reader connection", e))?;
+        }
+        // The checkpoint thread, which shared the writer, has ended.
+        match Arc::try_unwrap(writer) {
+            Ok(writer) => writer
+                .into_inner()
+                .close()
+                .map_err(|(_, e)| error::map(location, "closing the writer connection", e)),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// What identifies a file across renames: device and inode on Unix; elsewhere only
+/// its existence is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileIdentity {
+    device: u64,
+    inode: u64,
+}
+
+impl FileIdentity {
+    fn of(path: &Path) -> std::io::Result<FileIdentity> {
+        let metadata = std::fs::metadata(path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Ok(FileIdentity {
+                device: metadata.dev(),
+                inode: metadata.ino(),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = metadata;
+            Ok(FileIdentity {
+                device: 0,
+                inode: 0,
+            })
+        }
+    }
+}
+
+fn file_gone(location: &str, error: &std::io::Error) -> Error {
+    Error::backend(
+        "sqlite",
+        format!(
+            "{location}: the database file was deleted or moved while the store was open ({error}); \
+             nothing was written. Reopen the store"
+        ),
+    )
+}
+
+/// Opens one connection and applies the per-connection settings.
+fn connect(
+    path: &Path,
+    flags: OpenFlags,
+    options: &SqliteOptions,
+    location: &str,
+) -> Result<Connection> {
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| error::map(location, "opening the database", e))?;
+    configure(&conn, options, location)?;
+    Ok(conn)
+}
+
+fn configure(conn: &Connection, options: &SqliteOptions, location: &str) -> Result<()> {
+    conn.busy_timeout(options.busy_timeout)
+        .map_err(|e| error::map(location, "setting the busy timeout", e))?;
+    // Query shapes vary with the filter's criteria; keep the common ones prepared.
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}

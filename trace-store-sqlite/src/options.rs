@@ -1,0 +1,66 @@
+//! The options of a file store.
+
+use std::time::Duration;
+
+use trace_store_core::Durability;
+
+/// Options of [`SqliteStore::open_with`](crate::SqliteStore::open_with), built from [`Default`] with the `with_*` setters.
+///
+/// ```
+/// use std::time::Duration;
+/// use trace_store_sqlite::{Durability, SqliteOptions};
+///
+/// let options = SqliteOptions::default()
+///     .with_durability(Durability::Sync)
+///     .with_busy_timeout(Duration::from_secs(30))
+///     .with_readers(8);
+/// assert_eq!(options.readers, 8);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SqliteOptions {
+    /// What a successful save survives: [`Durability::Flush`] (the default, SQLite's
+    /// `synchronous = NORMAL` in WAL mode) survives a crash of the process;
+    /// [`Durability::Sync`] (`synchronous = FULL`) also survives power loss.
+    pub durability: Durability,
+    /// How long a write waits for another process's write lock before it fails with
+    /// [`Error::Backend`](trace_store_core::Error::Backend). Default 5 s.
+    pub busy_timeout: Duration,
+    /// Connections that serve `load`, `list`, `query`, `count` and `stats`, beside the
+    /// one writer connection; in WAL mode they never wait for a writer. Default 4; 0
+    /// makes reads share the writer connection.
+    pub readers: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            durability: Durability::Flush,
+            busy_timeout: Duration::from_secs(5),
+            readers: 4,
+        }
+    }
+}
+
+impl SqliteOptions {
+    /// Sets the durability of each save.
+    #[must_use]
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Sets how long a write waits for another process's lock.
+    #[must_use]
+    pub fn with_busy_timeout(mut self, busy_timeout: Duration) -> Self {
+        self.busy_timeout = busy_timeout;
+        self
+    }
+
+    /// Sets the number of reader connections.
+    #[must_use]
+    pub fn with_readers(mut self, readers: usize) -> Self {
+        self.readers = readers;
+        self
+    }
+}

@@ -1,0 +1,311 @@
+//! One trace as rows (write side), and summary columns back into a `TraceSummary`
+//! (read side).
+
+use std::collections::BTreeMap;
+
+use rusqlite::{OptionalExtension, Row, ToSql, Transaction, params, params_from_iter};
+use serde_json::Value;
+use trace_store_core::{
+    ModelUsage, Result, Status, Timestamp, Trace, TraceStats, TraceSummary, canonical_json,
+};
+
+use crate::error::bad_column;
+use crate::sql;
+
+/// A trace turned into everything its rows hold, computed before the write lock is taken.
+pub(crate) struct Encoded {
+    summary: TraceSummary,
+    body: String,
+    metadata: Option<String>,
+    models: Option<String>,
+    /// `(key, canonical_json(value))` of each metadata entry.
+    canonical: Vec<(String, String)>,
+}
+
+impl Encoded {
+    /// Validates and encodes `trace`; invalid input is an error and nothing is written.
+    pub(crate) fn new(trace: &Trace) -> Result<Encoded> {
+        trace.validate()?;
+        let summary = TraceSummary::from(trace);
+        let body = trace.to_json_string()?;
+        let metadata = json_unless_empty(&summary.metadata)?;
+        let models = json_unless_empty(&summary.models)?;
+        let canonical = summary
+            .metadata
+            .iter()
+            .map(|(key, value)| (key.clone(), canonical_json(value)))
+            .collect();
+        Ok(Encoded {
+            summary,
+            body,
+            metadata,
+            models,
+            canonical,
+        })
+    }
+
+    /// Inserts or replaces the trace; the caller's transaction makes it atomic.
+    pub(crate) fn write(&self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        let s = &self.summary;
+        let (created_at, steps, error_count) = (
+            s.created_at.as_micros(),
+            to_sql_u64(s.steps as u64),
+            to_sql_u64(s.error_count),
+        );
+        let (input_tokens, output_tokens) =
+            (to_sql_u64(s.input_tokens), to_sql_u64(s.output_tokens));
+        let columns: [&dyn ToSql; 12] = [
+            &s.run_id,
+            &created_at,
+            &s.name,
+            &s.status.as_str(),
+            &steps,
+            &s.total_ms,
+            &error_count,
+            &input_tokens,
+            &output_tokens,
+            &s.cost_nano_usd,
+            &self.models,
+            &self.metadata,
+        ];
+        // Most saves are of new traces: try the insert first, and look for the old row
+        // only when the run_id is taken.
+        let inserted = tx
+            .prepare_cached(
+                "INSERT INTO traces (run_id, created_at, name, status, steps, total_ms,
+                     error_count, input_tokens, output_tokens, cost_nano_usd, models, metadata)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT (run_id) DO NOTHING",
+            )?
+            .execute(columns)?;
+        let (id, mut stale) = if inserted == 1 {
+            let id = tx.last_insert_rowid();
+            tx.prepare_cached("INSERT INTO trace_bodies (id, body) VALUES (?1, ?2)")?
+                .execute(params![id, self.body])?;
+            (id, BTreeMap::new())
+        } else {
+            let (id, old_metadata): (i64, Option<String>) = tx
+                .prepare_cached("SELECT id, metadata FROM traces WHERE run_id = ?1")?
+                .query_row([&s.run_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            // run_id (?1) is left alone: setting it, even to itself, rewrites its index.
+            tx.prepare_cached(
+                "UPDATE traces SET created_at = ?2, name = ?3, status = ?4, steps = ?5,
+                     total_ms = ?6, error_count = ?7, input_tokens = ?8, output_tokens = ?9,
+                     cost_nano_usd = ?10, models = ?11, metadata = ?12
+                 WHERE id = ?13",
+            )?
+            .execute(params_from_iter(
+                columns.iter().copied().chain([&id as &dyn ToSql]),
+            ))?;
+            tx.prepare_cached("UPDATE trace_bodies SET body = ?2 WHERE id = ?1")?
+                .execute(params![id, self.body])?;
+            tx.prepare_cached("DELETE FROM trace_models WHERE trace_id = ?1")?
+                .execute([id])?;
+            (id, metadata_pairs(tx, id, old_metadata.as_deref())?)
+        };
+        // Only the entries that changed: an upsert with the same metadata touches no
+        // metadata page at all.
+        let mut insert = Vec::new();
+        for (key, value) in &self.canonical {
+            if stale.get(key) == Some(value) {
+                stale.remove(key);
+            } else {
+                insert.push((key, value));
+            }
+        }
+        delete_metadata(tx, id, &stale)?;
+        if !insert.is_empty() {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO trace_metadata (key, value, trace_id) VALUES (?1, ?2, ?3)",
+            )?;
+            for (key, value) in insert {
+                stmt.execute(params![key, value, id])?;
+            }
+        }
+        if !s.models.is_empty() {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO trace_models
+                     (trace_id, model, calls, input_tokens, output_tokens, cost_nano_usd)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for (model, usage) in &s.models {
+                stmt.execute(params![
+                    id,
+                    model,
+                    to_sql_u64(usage.calls),
+                    to_sql_u64(usage.input_tokens),
+                    to_sql_u64(usage.output_tokens),
+                    usage.cost_nano_usd,
+                ])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Removes the trace, its body, metadata entries and model rows; true if it existed.
+pub(crate) fn delete(tx: &Transaction<'_>, run_id: &str) -> rusqlite::Result<bool> {
+    let old: Option<(i64, Option<String>)> = tx
+        .prepare_cached("DELETE FROM traces WHERE run_id = ?1 RETURNING id, metadata")?
+        .query_row([run_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let Some((id, metadata)) = old else {
+        return Ok(false);
+    };
+    for sql in [
+        "DELETE FROM trace_bodies WHERE id = ?1",
+        "DELETE FROM trace_models WHERE trace_id = ?1",
+    ] {
+        tx.prepare_cached(sql)?.execute([id])?;
+    }
+    let pairs = metadata_pairs(tx, id, metadata.as_deref())?;
+    delete_metadata(tx, id, &pairs)?;
+    Ok(true)
+}
+
+/// The canonical value indexed under each key for trace `id`, from its `metadata`
+/// column. Should that column not decode (edited by hand), the entries are removed by
+/// a scan instead, so an upsert or delete still leaves no stale index entry behind.
+fn metadata_pairs(
+    tx: &Transaction<'_>,
+    id: i64,
+    metadata: Option<&str>,
+) -> rusqlite::Result<BTreeMap<String, String>> {
+    let Some(metadata) = metadata else {
+        return Ok(BTreeMap::new());
+    };
+    match serde_json::from_str::<BTreeMap<String, Value>>(metadata) {
+        Ok(map) => Ok(map
+            .iter()
+            .map(|(key, value)| (key.clone(), canonical_json(value)))
+            .collect()),
+        Err(_) => {
+            tx.prepare_cached("DELETE FROM trace_metadata WHERE trace_id = ?1")?
+                .execute([id])?;
+            Ok(BTreeMap::new())
+        }
+    }
+}
+
+fn delete_metadata(
+    tx: &Transaction<'_>,
+    id: i64,
+    pairs: &BTreeMap<String, String>,
+) -> rusqlite::Result<()> {
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = tx.prepare_cached(
+        "DELETE FROM trace_metadata WHERE key = ?1 AND value = ?2 AND trace_id = ?3",
+    )?;
+    for (key, value) in pairs {
+        stmt.execute(params![key, value, id])?;
+    }
+    Ok(())
+}
+
+fn json_unless_empty<K: serde::Serialize, V: serde::Serialize>(
+    map: &BTreeMap<K, V>,
+) -> Result<Option<String>> {
+    if map.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(map)
+        .map(Some)
+        .map_err(|e| trace_store_core::Error::invalid(format!("cannot encode summary: {e}")))
+}
+
+/// SQLite integers are i64; a u64 is stored bit for bit so that it reads back exactly.
+/// Values past `i64::MAX` come back negative in SQL, which `stats` checks for.
+pub(crate) fn to_sql_u64(value: u64) -> i64 {
+    value as i64
+}
+
+fn from_sql_u64(row: &Row<'_>, index: usize) -> rusqlite::Result<u64> {
+    Ok(row.get::<_, i64>(index)? as u64)
+}
+
+/// The columns [`summary_from_row`] reads, in order, from the `traces` table aliased `t`.
+pub(crate) const SUMMARY_COLUMNS: &str = "t.run_id, t.name, t.status, t.created_at, t.steps, \
+     t.total_ms, t.error_count, t.input_tokens, t.output_tokens, t.cost_nano_usd, t.models, t.metadata";
+
+/// Builds a summary from the [`SUMMARY_COLUMNS`] of a row, without touching the body.
+///
+/// `TraceSummary` is `#[non_exhaustive]`, so it cannot be built field by field outside
+/// core; `template` is an empty summary (from `TraceSummary::from`) whose public fields
+/// are overwritten. Cloning it allocates nothing.
+pub(crate) fn summary_from_row(
+    row: &Row<'_>,
+    template: &TraceSummary,
+) -> rusqlite::Result<TraceSummary> {
+    let mut s = template.clone();
+    s.run_id = row.get(0)?;
+    s.name = row.get(1)?;
+    let status = row.get_ref(2)?.as_str()?;
+    s.status = status
+        .parse::<Status>()
+        .map_err(|e| bad_column(2, e.to_string()))?;
+    s.created_at = Timestamp::from_micros(row.get(3)?).map_err(|e| bad_column(3, e.to_string()))?;
+    s.steps = usize::try_from(row.get::<_, i64>(4)?).map_err(|e| bad_column(4, e))?;
+    s.total_ms = row.get(5)?;
+    s.error_count = from_sql_u64(row, 6)?;
+    s.input_tokens = from_sql_u64(row, 7)?;
+    s.output_tokens = from_sql_u64(row, 8)?;
+    s.cost_nano_usd = row.get(9)?;
+    if let Some(models) = row.get_ref(10)?.as_str_or_null()? {
+        s.models = serde_json::from_str::<BTreeMap<String, ModelUsage>>(models)
+            .map_err(|e| bad_column(10, e))?;
+    }
+    if let Some(metadata) = row.get_ref(11)?.as_str_or_null()? {
+        s.metadata = serde_json::from_str::<BTreeMap<String, Value>>(metadata)
+            .map_err(|e| bad_column(11, e))?;
+    }
+    Ok(s)
+}
+
+/// An empty summary to fill in, see [`summary_from_row`].
+pub(crate) fn template() -> TraceSummary {
+    TraceSummary::from(&Trace::new(String::new()))
+}
+
+/// Reads the rows of [`sql::stats`](crate::sql::stats) into totals; `None` if a
+/// counter is past what SQLite's integers hold and the caller must recompute.
+pub(crate) fn stats_from_rows(
+    mut rows: rusqlite::Rows<'_>,
+) -> rusqlite::Result<Option<TraceStats>> {
+    let mut stats = TraceStats::default();
+    let unsigned = |value: Option<i64>| value.unwrap_or(0) as u64;
+    while let Some(row) = rows.next()? {
+        if row.get::<_, Option<i64>>(9)?.is_some_and(|min| min < 0) {
+            return Ok(None);
+        }
+        match row.get::<_, i64>(0)? {
+            sql::TOTALS => {
+                stats.count = unsigned(row.get(2)?);
+                stats.steps = unsigned(row.get(3)?);
+                stats.input_tokens = unsigned(row.get(4)?);
+                stats.output_tokens = unsigned(row.get(5)?);
+                stats.cost_nano_usd = row.get::<_, Option<i64>>(6)?.unwrap_or(0);
+                stats.error_count = unsigned(row.get(7)?);
+                stats.total_ms = row.get(8)?;
+            }
+            sql::BY_STATUS => {
+                let status = row
+                    .get_ref(1)?
+                    .as_str()?
+                    .parse::<Status>()
+                    .map_err(|e| bad_column(1, e.to_string()))?;
+                stats.by_status.insert(status, unsigned(row.get(2)?));
+            }
+            _ => {
+                let mut usage = ModelUsage::default();
+                usage.calls = unsigned(row.get(2)?);
+                usage.input_tokens = unsigned(row.get(4)?);
+                usage.output_tokens = unsigned(row.get(5)?);
+                usage.cost_nano_usd = row.get::<_, Option<i64>>(6)?.unwrap_or(0);
+                stats.by_model.insert(row.get(1)?, usage);
+            }
+        }
+    }
+    Ok(Some(stats))
+}

@@ -1,0 +1,181 @@
+//! The database schema, how it is recognised and how it is migrated.
+//!
+//! A trace-store database is marked in the SQLite header: `PRAGMA application_id` is
+//! [`APPLICATION_ID`] and `PRAGMA user_version` the schema version. A file is inspected
+//! read-only before anything is written, so a foreign SQLite database, a file that is
+//! not SQLite at all, or a database from a newer trace-store is refused unchanged.
+
+use rusqlite::{Connection, TransactionBehavior};
+use trace_store_core::{Error, Result};
+
+use crate::error;
+
+/// `PRAGMA application_id` of every trace-store database: "TrSt" in ASCII.
+pub(crate) const APPLICATION_ID: i32 = 0x5472_5374;
+
+/// Schema version 1.
+///
+/// - `traces`: one row per trace with the summary columns `query` filters, orders and
+///   returns. `created_at` is INTEGER microseconds (never text: text compares wrong across
+///   offsets and precisions). `run_id` compares with the BINARY collation, i.e. by bytes,
+///   as `Cursor` does. Unsigned counters are stored bit for bit as INTEGER (SQLite has no
+///   u64); `stats` notices a value past `i64::MAX` and falls back to exact arithmetic.
+///   `metadata` and `models` are the summary's maps as JSON, NULL when empty, so a page
+///   is built from this one row.
+/// - `trace_bodies`: the whole trace as JSON, apart from `traces` so that scans of
+///   summaries touch a few compact pages instead of every body.
+/// - `trace_metadata`: one row per top-level metadata entry, keyed by
+///   `(key, canonical_json(value), trace id)`: the one B-tree a `metadata_match` looks
+///   up and an upsert or delete updates (the old pairs come from `traces.metadata`).
+/// - `trace_models`: per-model calls, tokens and cost of each trace, which `stats`
+///   joins and sums (three times faster than `json_each` over `traces.models`; a new
+///   trace appends to its rightmost page).
+///
+/// Every B-tree a save touches costs a page in the write-ahead log, so there are as
+/// few as the queries allow: the table, its run_id and created_at indexes, the bodies
+/// and the metadata.
+const V1: &str = "
+CREATE TABLE traces (
+    id            INTEGER PRIMARY KEY,
+    run_id        TEXT    NOT NULL UNIQUE,
+    created_at    INTEGER NOT NULL,
+    name          TEXT,
+    status        TEXT    NOT NULL,
+    steps         INTEGER NOT NULL,
+    total_ms      REAL    NOT NULL,
+    error_count   INTEGER NOT NULL,
+    input_tokens  INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cost_nano_usd INTEGER NOT NULL,
+    models        TEXT,
+    metadata      TEXT
+);
+CREATE INDEX traces_by_created_at ON traces (created_at DESC, run_id DESC);
+
+CREATE TABLE trace_bodies (
+    id   INTEGER PRIMARY KEY,
+    body TEXT NOT NULL
+);
+
+CREATE TABLE trace_metadata (
+    key      TEXT    NOT NULL,
+    value    TEXT    NOT NULL,
+    trace_id INTEGER NOT NULL,
+    PRIMARY KEY (key, value, trace_id)
+) WITHOUT ROWID;
+
+CREATE TABLE trace_models (
+    trace_id      INTEGER NOT NULL,
+    model         TEXT    NOT NULL,
+    calls         INTEGER NOT NULL,
+    input_tokens  INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cost_nano_usd INTEGER NOT NULL,
+    PRIMARY KEY (trace_id, model)
+) WITHOUT ROWID;
+";
+
+/// `MIGRATIONS[v]` turns a database at schema version `v` into version `v + 1`.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this library writes and the newest it opens.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// What the header and catalogue of a database say.
+struct Identity {
+    application_id: i32,
+    user_version: u32,
+    /// Names of the tables, indexes, views and triggers in it.
+    objects: Vec<String>,
+}
+
+fn identify(conn: &Connection) -> rusqlite::Result<Identity> {
+    let application_id = conn.query_row("PRAGMA application_id", [], |row| row.get(0))?;
+    let user_version = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name")?;
+    let objects = stmt
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Identity {
+        application_id,
+        user_version,
+        objects,
+    })
+}
+
+/// Refuses a database this library must not touch; `Ok(())` for an empty database
+/// or a trace-store database of this or an older schema version.
+fn check(identity: &Identity, location: &str) -> Result<()> {
+    if identity.application_id == APPLICATION_ID {
+        if identity.user_version > SCHEMA_VERSION {
+            return Err(Error::UnsupportedVersion {
+                found: identity.user_version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        return Ok(());
+    }
+    if identity.application_id == 0 && identity.objects.is_empty() {
+        return Ok(());
+    }
+    let mut what = String::new();
+    if identity.application_id != 0 {
+        what.push_str(&format!(
+            " with application_id {:#010x}",
+            identity.application_id
+        ));
+    }
+    if !identity.objects.is_empty() {
+        what.push_str(&format!(
+            " holding {}",
+            identity
+                .objects
+                .iter()
+                .take(5)
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        if identity.objects.len() > 5 {
+            what.push_str(", ...");
+        }
+    }
+    Err(Error::invalid(format!(
+        "{location} is not a trace-store database: it is a SQLite database{what}; \
+         trace-store did not modify it (use a new file for traces)"
+    )))
+}
+
+/// Inspects the database read-only and refuses it if it is not one this library may
+/// write to. Must run before anything changes the file (even `journal_mode`).
+pub(crate) fn check_before_writing(conn: &Connection, location: &str) -> Result<()> {
+    let identity =
+        identify(conn).map_err(|e| error::map(location, "reading the database header", e))?;
+    check(&identity, location)
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`], one migration per version, in one
+/// `BEGIN IMMEDIATE` transaction; another process opening the same new file at the same
+/// time waits for it and then finds the work done.
+pub(crate) fn migrate(conn: &mut Connection, location: &str) -> Result<()> {
+    let map = |e| error::map(location, "creating or migrating the schema", e);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(map)?;
+    // Look again inside the transaction: another process may have got here first.
+    let identity = identify(&tx).map_err(map)?;
+    check(&identity, location)?;
+    if identity.user_version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    for migration in &MIGRATIONS[identity.user_version as usize..] {
+        tx.execute_batch(migration).map_err(map)?;
+    }
+    // PRAGMA values cannot be bound parameters; both are integers this crate controls.
+    tx.execute_batch(&format!(
+        "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+    ))
+    .map_err(map)?;
+    tx.commit().map_err(map)
+}

@@ -1,0 +1,267 @@
+//! Database files: what a new one looks like, what is refused and left byte for byte
+//! unchanged, how failures name the file, and what closing leaves behind.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+use trace_store_core::{Durability, Error, Step, Trace, TraceFilter, TraceStore};
+use trace_store_sqlite::{SCHEMA_VERSION, SqliteOptions, SqliteStore};
+
+fn trace(run_id: &str) -> Trace {
+    Trace::new(run_id)
+        .with_metadata("user_id", "u_1")
+        .with_step(Step::llm_call("m").with_usage(3, 4))
+}
+
+fn db(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("traces.db")
+}
+
+fn wal(path: &Path) -> PathBuf {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    wal.into()
+}
+
+fn pragma<T: rusqlite::types::FromSql>(conn: &Connection, name: &str) -> T {
+    conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
+        .expect("pragma")
+}
+
+/// Opening `path` fails with an error that names it, and the file keeps its bytes.
+fn assert_refused_unchanged(path: &Path) -> Error {
+    let before = std::fs::read(path).expect("read before");
+    let error = SqliteStore::open(path).expect_err("a foreign file must be refused");
+    assert!(
+        error.to_string().contains(&path.display().to_string()),
+        "the error names the file: {error}"
+    );
+    assert_eq!(
+        std::fs::read(path).expect("read after"),
+        before,
+        "the file was modified"
+    );
+    assert!(!wal(path).exists(), "a write-ahead log was created");
+    error
+}
+
+#[test]
+fn a_new_database_is_stamped_with_the_schema_version_and_uses_wal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(db(&dir)).expect("open");
+    store.save(&trace("a")).expect("save");
+    let conn = Connection::open(db(&dir)).expect("raw open");
+    assert_eq!(pragma::<u32>(&conn, "user_version"), SCHEMA_VERSION);
+    assert_ne!(pragma::<i32>(&conn, "application_id"), 0);
+    assert_eq!(pragma::<String>(&conn, "journal_mode"), "wal");
+    let created_at: rusqlite::types::Value = conn
+        .query_row("SELECT created_at FROM traces", [], |row| row.get(0))
+        .expect("created_at");
+    assert!(
+        matches!(created_at, rusqlite::types::Value::Integer(_)),
+        "created_at is stored as integer microseconds, not text: {created_at:?}"
+    );
+}
+
+#[test]
+fn a_newer_schema_version_is_unsupported_and_left_unchanged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    SqliteStore::open(db(&dir))
+        .expect("open")
+        .close()
+        .expect("close");
+    let conn = Connection::open(db(&dir)).expect("raw open");
+    conn.execute_batch(&format!("PRAGMA user_version = {}", SCHEMA_VERSION + 7))
+        .expect("bump version");
+    drop(conn);
+    let before = std::fs::read(db(&dir)).expect("read");
+    match SqliteStore::open(db(&dir)) {
+        Err(Error::UnsupportedVersion { found, supported }) => {
+            assert_eq!((found, supported), (SCHEMA_VERSION + 7, SCHEMA_VERSION));
+        }
+        other => panic!("expected UnsupportedVersion, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(db(&dir)).expect("read"), before);
+}
+
+#[test]
+fn another_applications_sqlite_database_is_refused_unchanged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("notes.db");
+    let conn = Connection::open(&path).expect("raw open");
+    conn.execute_batch(
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT);
+         INSERT INTO notes (text) VALUES ('keep me');",
+    )
+    .expect("create");
+    drop(conn);
+    let error = assert_refused_unchanged(&path);
+    assert!(
+        matches!(&error, Error::InvalidInput { message } if message.contains("not a trace-store database") && message.contains("notes")),
+        "{error}"
+    );
+
+    // Marked by another application, even without tables.
+    let marked = dir.path().join("marked.db");
+    let conn = Connection::open(&marked).expect("raw open");
+    conn.execute_batch("PRAGMA application_id = 42; PRAGMA user_version = 1;")
+        .expect("mark");
+    drop(conn);
+    assert!(matches!(
+        assert_refused_unchanged(&marked),
+        Error::InvalidInput { .. }
+    ));
+}
+
+#[test]
+fn files_that_are_not_sqlite_are_refused_unchanged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut noise = Vec::with_capacity(8192);
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for _ in 0..8192 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        noise.push(x as u8);
+    }
+    let mut damaged = b"SQLite format 3\0".to_vec();
+    damaged.extend_from_slice(&noise[..4096]);
+    let cases: [(&str, Vec<u8>); 4] = [
+        ("notes.txt", b"remember the milk\n".to_vec()),
+        (
+            "traces.jsonl",
+            br#"{"run_id":"r1","created_at":"2026-01-01T00:00:00Z"}"#.repeat(100),
+        ),
+        ("noise.bin", noise),
+        ("damaged.db", damaged),
+    ];
+    for (name, bytes) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes).expect("write");
+        let error = assert_refused_unchanged(&path);
+        assert!(matches!(error, Error::Corrupt { .. }), "{name}: {error}");
+        assert!(
+            error.to_string().contains("not a SQLite database"),
+            "{name}: {error}"
+        );
+    }
+}
+
+#[test]
+fn an_empty_file_becomes_a_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(db(&dir), b"").expect("touch");
+    let store = SqliteStore::open(db(&dir)).expect("an empty file is an empty database");
+    store.save(&trace("a")).expect("save");
+    assert_eq!(
+        store.load("a").expect("load"),
+        trace_with_same_time(&store, "a")
+    );
+}
+
+fn trace_with_same_time(store: &SqliteStore, run_id: &str) -> Trace {
+    let mut expected = trace(run_id);
+    expected.created_at = store.load(run_id).expect("load").created_at;
+    expected
+}
+
+#[test]
+fn an_unreachable_path_is_a_backend_error_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("file.txt");
+    std::fs::write(&file, b"x").expect("write");
+    for path in [
+        dir.path().join("missing-dir").join("traces.db"),
+        file.join("traces.db"),
+    ] {
+        let error = SqliteStore::open(&path).expect_err("cannot open");
+        assert!(
+            matches!(
+                error,
+                Error::Backend {
+                    backend: "sqlite",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        let message = error.to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(
+            message.contains("directory exists"),
+            "says how to fix it: {message}"
+        );
+    }
+}
+
+#[test]
+fn a_database_deleted_while_open_fails_writes_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sub = dir.path().join("store");
+    std::fs::create_dir(&sub).expect("mkdir");
+    let path = sub.join("traces.db");
+    let store = SqliteStore::open(&path).expect("open");
+    store.save(&trace("a")).expect("save");
+    std::fs::remove_dir_all(&sub).expect("remove the database");
+    let error = store
+        .save(&trace("b"))
+        .expect_err("saving into a deleted file");
+    assert!(matches!(error, Error::Backend { .. }), "{error}");
+    let message = error.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("deleted or moved"), "{message}");
+}
+
+#[test]
+fn close_and_drop_fold_the_write_ahead_log_into_the_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(db(&dir)).expect("open");
+    store
+        .save_many(
+            &(0..200)
+                .map(|i| trace(&format!("r{i}")))
+                .collect::<Vec<_>>(),
+        )
+        .expect("save_many");
+    assert!(wal(&db(&dir)).exists());
+    store.close().expect("close");
+    assert!(
+        !wal(&db(&dir)).exists(),
+        "close leaves a write-ahead log behind"
+    );
+
+    let store = SqliteStore::open(db(&dir)).expect("reopen");
+    assert_eq!(store.count(&TraceFilter::new()).expect("count"), 200);
+    store.delete("r0").expect("delete");
+    drop(store);
+    assert!(
+        !wal(&db(&dir)).exists(),
+        "drop leaves a write-ahead log behind"
+    );
+    let store = SqliteStore::open(db(&dir)).expect("reopen");
+    assert_eq!(store.count(&TraceFilter::new()).expect("count"), 199);
+}
+
+#[test]
+fn sync_durability_opens_and_persists() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = SqliteOptions::default().with_durability(Durability::Sync);
+    let store = SqliteStore::open_with(db(&dir), options.clone()).expect("open");
+    assert_eq!(store.options(), &options);
+    store.save(&trace("a")).expect("save");
+    drop(store);
+    let store = SqliteStore::open(db(&dir)).expect("reopen");
+    assert_eq!(store.load("a").expect("load").run_id, "a");
+}
+
+#[test]
+fn memory_and_empty_paths() {
+    let store = SqliteStore::open(":memory:").expect("open :memory:");
+    assert!(store.path().is_none());
+    store.save(&trace("a")).expect("save");
+    assert_eq!(store.list(10, 0).expect("list").len(), 1);
+    assert!(matches!(
+        SqliteStore::open(""),
+        Err(Error::InvalidInput { .. })
+    ));
+}
