@@ -176,6 +176,20 @@ pub struct JsonlLine {
 /// Reads a JSON Lines stream of native traces, one result per non-blank line, so a
 /// caller can stop at the first bad line or count and skip bad lines.
 pub fn jsonl_traces(reader: &mut dyn BufRead) -> impl Iterator<Item = JsonlLine> + '_ {
+    jsonl_lines(reader, |line| {
+        let trace = Trace::from_json_slice(line)?;
+        trace.validate()?;
+        Ok(trace)
+    })
+}
+
+/// Reads a JSON Lines stream, decoding each non-blank line with `decode` (for formats
+/// other than the native one), with the same line numbering and I/O error handling as
+/// [`jsonl_traces`]: an I/O error is reported once and ends the stream.
+pub fn jsonl_lines<'a>(
+    reader: &'a mut dyn BufRead,
+    mut decode: impl FnMut(&[u8]) -> Result<Trace> + 'a,
+) -> impl Iterator<Item = JsonlLine> + 'a {
     let mut line_number = 0;
     let mut buffer = Vec::new();
     let mut failed = false;
@@ -189,10 +203,7 @@ pub fn jsonl_traces(reader: &mut dyn BufRead) -> impl Iterator<Item = JsonlLine>
                 Ok(_) => {
                     return Some(JsonlLine {
                         line_number,
-                        trace: Trace::from_json_slice(&buffer).and_then(|trace| {
-                            trace.validate()?;
-                            Ok(trace)
-                        }),
+                        trace: decode(&buffer),
                     });
                 }
                 Err(error) => {

@@ -16,7 +16,7 @@ pub use canonical::{canonical_json, json_eq};
 pub use codec::{MAX_RUN_ID_BYTES, validate_run_id};
 pub use durability::Durability;
 pub use error::{Error, Result};
-pub use ext::{JsonlLine, SummaryPages, TraceStoreExt, jsonl_traces};
+pub use ext::{JsonlLine, SummaryPages, TraceStoreExt, jsonl_lines, jsonl_traces};
 pub use filter::{Cursor, TraceFilter};
 pub use model::{ErrorInfo, SCHEMA_VERSION, Status, Step, StepKind, ToolCall, Trace, Usage};
 pub use store::TraceStore;

@@ -5,7 +5,7 @@ use std::io::BufRead;
 use std::str::FromStr;
 
 use serde_json::Value;
-use trace_store_core::{Error, JsonlLine, Result, Trace, jsonl_traces};
+use trace_store_core::{Error, JsonlLine, Result, Trace, jsonl_lines, jsonl_traces};
 
 use crate::selectools;
 
@@ -169,13 +169,16 @@ pub fn read_traces<'a>(reader: &'a mut dyn BufRead, format: Format) -> Traces<'a
                     line_number: consumed,
                     trace: decode(format, &buffer, value),
                 };
-                let rest: Box<dyn Iterator<Item = JsonlLine> + 'a> = match format {
-                    Format::Selectools => Box::new(selectools_lines(reader, consumed)),
-                    _ => Box::new(jsonl_traces(reader).map(move |line| JsonlLine {
-                        line_number: line.line_number + consumed,
-                        trace: line.trace,
-                    })),
+                let lines: Box<dyn Iterator<Item = JsonlLine> + 'a> = match format {
+                    Format::Selectools => {
+                        Box::new(jsonl_lines(reader, selectools::trace_from_line))
+                    }
+                    _ => Box::new(jsonl_traces(reader)),
                 };
+                let rest = lines.map(move |line| JsonlLine {
+                    line_number: line.line_number + consumed,
+                    trace: line.trace,
+                });
                 return Traces {
                     format,
                     inner: Box::new(early.into_iter().chain(std::iter::once(first)).chain(rest)),
@@ -207,38 +210,6 @@ fn decode(format: Format, bytes: &[u8], value: Value) -> Result<Trace> {
             Ok(trace)
         }),
     }
-}
-
-fn selectools_lines<'a>(
-    reader: &'a mut dyn BufRead,
-    mut line_number: u64,
-) -> impl Iterator<Item = JsonlLine> + 'a {
-    let mut buffer = Vec::new();
-    let mut failed = false;
-    std::iter::from_fn(move || {
-        while !failed {
-            buffer.clear();
-            line_number += 1;
-            match reader.read_until(b'\n', &mut buffer) {
-                Ok(0) => return None,
-                Ok(_) if is_blank(&buffer) => continue,
-                Ok(_) => {
-                    return Some(JsonlLine {
-                        line_number,
-                        trace: selectools::trace_from_line(&buffer),
-                    });
-                }
-                Err(error) => {
-                    failed = true;
-                    return Some(JsonlLine {
-                        line_number,
-                        trace: Err(error.into()),
-                    });
-                }
-            }
-        }
-        None
-    })
 }
 
 /// A whole stream holding one JSON document (an object or an array of them) that
