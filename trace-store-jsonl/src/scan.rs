@@ -46,7 +46,6 @@ impl Index {
                 trace_len,
             } => {
                 let loc = Loc {
-                    cursor: summary.cursor(),
                     offset,
                     len,
                     trace_offset: offset + trace_start,

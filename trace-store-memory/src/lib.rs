@@ -1,35 +1,29 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
-use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use lru::LruCache;
 use parking_lot::Mutex;
 use trace_store_core::{
-    Cursor, Error, Result, Trace, TraceFilter, TraceStats, TraceStore, TraceSummary,
+    Error, Result, SummaryIndex, Trace, TraceFilter, TraceStats, TraceStore, TraceSummary,
 };
 
 /// Traces held in memory, optionally bounded with least-recently-used eviction.
 ///
 /// `save` and `load` make a trace the most recently used; `list`, `query`, `count` and
-/// `stats` do not, so browsing never changes what gets evicted. Summaries are kept in an
-/// ordered index, so a page of `list` costs its own size, not a sort of the store.
+/// `stats` do not, so browsing never changes what gets evicted. Summaries live in core's
+/// [`SummaryIndex`] (list order plus metadata postings), so a page of `list` costs its
+/// own size and a metadata or time-range query reads only its candidates.
 pub struct MemoryStore {
     inner: Mutex<Inner>,
 }
 
-struct Entry {
-    trace: Arc<Trace>,
-    cursor: Cursor,
-}
-
 struct Inner {
     /// run_id → body, in recency order.
-    traces: LruCache<String, Entry>,
-    /// Ascending `(created_at, run_id)`; list order is its reverse.
-    order: BTreeMap<Cursor, TraceSummary>,
+    bodies: LruCache<String, Arc<Trace>>,
+    summaries: SummaryIndex,
 }
 
 impl MemoryStore {
@@ -46,18 +40,18 @@ impl MemoryStore {
         MemoryStore::with_cache(LruCache::unbounded())
     }
 
-    fn with_cache(traces: LruCache<String, Entry>) -> MemoryStore {
+    fn with_cache(bodies: LruCache<String, Arc<Trace>>) -> MemoryStore {
         MemoryStore {
             inner: Mutex::new(Inner {
-                traces,
-                order: BTreeMap::new(),
+                bodies,
+                summaries: SummaryIndex::new(),
             }),
         }
     }
 
     /// Number of traces held.
     pub fn len(&self) -> usize {
-        self.inner.lock().traces.len()
+        self.inner.lock().bodies.len()
     }
 
     /// True if no trace is held.
@@ -67,44 +61,23 @@ impl MemoryStore {
 
     /// The bound, or `None` for an unbounded store.
     pub fn capacity(&self) -> Option<usize> {
-        let inner = self.inner.lock();
-        let cap = inner.traces.cap().get();
+        let cap = self.inner.lock().bodies.cap().get();
         (cap != usize::MAX).then_some(cap)
-    }
-
-    /// Calls `visit` on each summary `filter` selects, in list order, under the lock.
-    fn for_each_match(
-        &self,
-        filter: &TraceFilter,
-        mut visit: impl FnMut(&TraceSummary),
-    ) -> Result<()> {
-        filter.validate()?;
-        let inner = self.inner.lock();
-        // Start at the cursor instead of filtering everything before it.
-        let ordered: Box<dyn Iterator<Item = &TraceSummary>> = match &filter.after {
-            Some(after) => Box::new(inner.order.range(..after.clone()).rev().map(|(_, s)| s)),
-            None => Box::new(inner.order.values().rev()),
-        };
-        filter.page(ordered).for_each(&mut visit);
-        Ok(())
     }
 }
 
 impl Inner {
     fn insert(&mut self, trace: &Trace) {
-        let summary = TraceSummary::from(trace);
-        let cursor = summary.cursor();
-        if let Some(old) = self.traces.pop(&trace.run_id) {
-            self.order.remove(&old.cursor);
+        // Popping first makes the push below report only an eviction, never this
+        // run_id's previous version.
+        self.bodies.pop(&trace.run_id);
+        if let Some((evicted, _)) = self
+            .bodies
+            .push(trace.run_id.clone(), Arc::new(trace.clone()))
+        {
+            self.summaries.remove(&evicted);
         }
-        let entry = Entry {
-            trace: Arc::new(trace.clone()),
-            cursor: cursor.clone(),
-        };
-        if let Some((_, evicted)) = self.traces.push(trace.run_id.clone(), entry) {
-            self.order.remove(&evicted.cursor);
-        }
-        self.order.insert(cursor, summary);
+        self.summaries.insert(TraceSummary::from(trace));
     }
 }
 
@@ -134,9 +107,9 @@ impl TraceStore for MemoryStore {
         let trace = self
             .inner
             .lock()
-            .traces
+            .bodies
             .get(run_id)
-            .map(|entry| Arc::clone(&entry.trace))
+            .map(Arc::clone)
             .ok_or_else(|| Error::not_found(run_id))?;
         // Clone the body outside the lock: it may be megabytes.
         Ok(Trace::clone(&trace))
@@ -147,20 +120,13 @@ impl TraceStore for MemoryStore {
     }
 
     fn query(&self, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
-        let mut page = Vec::new();
-        self.for_each_match(filter, |summary| page.push(summary.clone()))?;
-        Ok(page)
+        self.inner.lock().summaries.query(filter)
     }
 
     fn delete(&self, run_id: &str) -> Result<bool> {
         let mut inner = self.inner.lock();
-        match inner.traces.pop(run_id) {
-            Some(entry) => {
-                inner.order.remove(&entry.cursor);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        inner.summaries.remove(run_id);
+        Ok(inner.bodies.pop(run_id).is_some())
     }
 
     fn save_many(&self, traces: &[Trace]) -> Result<Vec<String>> {
@@ -171,14 +137,10 @@ impl TraceStore for MemoryStore {
     }
 
     fn count(&self, filter: &TraceFilter) -> Result<u64> {
-        let mut count = 0;
-        self.for_each_match(filter, |_| count += 1)?;
-        Ok(count)
+        self.inner.lock().summaries.count(filter)
     }
 
     fn stats(&self, filter: &TraceFilter) -> Result<TraceStats> {
-        let mut stats = TraceStats::default();
-        self.for_each_match(filter, |summary| stats.add(summary))?;
-        Ok(stats)
+        self.inner.lock().summaries.stats(filter)
     }
 }
