@@ -229,7 +229,7 @@ impl fmt::Display for Failure {
             {
                 write!(
                     f,
-                    "{error}; is redis-server running and reachable there? The store reconnects by itself once it is"
+                    "{error}; is redis-server running and reachable there? the store reconnects by itself once the server is back"
                 )
             }
             Cause::Redis(error) => write!(f, "{error}"),
