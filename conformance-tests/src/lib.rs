@@ -304,18 +304,29 @@ macro_rules! __emit_fns {
 
 /// Expands into one `#[test]` per conformance case for the store the closure opens.
 ///
-/// ```ignore
+/// ```
+/// # use trace_store_memory::MemoryStore;
+/// # type SqliteStore = MemoryStore;
+/// # trait Open { fn open(_: std::path::PathBuf) -> trace_store_core::Result<MemoryStore>; }
+/// # impl Open for MemoryStore { fn open(_: std::path::PathBuf) -> trace_store_core::Result<MemoryStore> { Ok(MemoryStore::unbounded()) } }
+/// # mod volatile { use trace_store_memory::MemoryStore;
 /// // An in-memory store: the closure returns a new, empty store.
 /// trace_store_conformance::conformance_tests!(|| MemoryStore::unbounded());
+/// # }
+/// # mod bounded { use trace_store_memory::MemoryStore;
 ///
 /// // A bounded store (adds the LRU eviction case).
 /// trace_store_conformance::conformance_tests!(capacity = 1000, || MemoryStore::new(1000).unwrap());
+/// # }
+/// # mod durable { use super::{Open, SqliteStore};
 ///
 /// // A durable store: the closure opens the store kept in `dir`; called again with the
 /// // same directory, in this process or a child process, it opens the same store.
 /// trace_store_conformance::conformance_tests!(durable, |dir: &std::path::Path| {
 ///     SqliteStore::open(dir.join("traces.db")).unwrap()
 /// });
+/// # }
+/// # fn main() {}
 /// ```
 ///
 /// Invoke it once per module (put several stores in several modules). The durable form
