@@ -56,64 +56,99 @@ fn status() -> impl Strategy<Value = Status> {
     prop::sample::select(Status::ALL.to_vec())
 }
 
+fn env_value() -> impl Strategy<Value = Value> {
+    prop::sample::select(vec![json!("prod"), json!("dev"), json!(1)])
+}
+
 fn trace() -> impl Strategy<Value = Trace> {
     (
         run_id(),
         0i64..4,
-        0usize..4,
+        prop::collection::vec((0u64..3, prop::bool::ANY, prop::bool::ANY), 0..4),
         prop::option::of(meta_value()),
+        prop::option::of(env_value()),
         prop::option::of(prop::sample::select(vec!["x", "y"])),
         status(),
     )
-        .prop_map(|(run_id, micros, steps, user, name, status)| {
+        .prop_map(|(run_id, micros, steps, user, env, name, status)| {
             let mut trace = Trace::new(run_id)
                 .with_created_at(at(micros))
                 .with_status(status);
-            trace.steps = (0..steps)
-                .map(|i| {
-                    Step::llm_call("m")
-                        .with_usage(i as u64, 1)
-                        .with_duration_us(10)
+            // Steps with two models, some nested under the first step, some failed:
+            // every derived value of the summary and of `stats` has something to add.
+            trace.steps = steps
+                .into_iter()
+                .enumerate()
+                .map(|(i, (tokens, nested, failed))| {
+                    let model = if tokens % 2 == 0 { "m" } else { "n" };
+                    let mut step = Step::llm_call(model)
+                        .with_id(format!("s{i}"))
+                        .with_usage(tokens, 1)
+                        .with_duration_us(10);
+                    if nested && i > 0 {
+                        step = step.with_parent_id("s0");
+                    }
+                    if failed {
+                        step = step.with_status(Status::Error);
+                    }
+                    step
                 })
                 .collect();
             if let Some(user) = user {
                 trace.metadata.insert("user".into(), user);
+            }
+            if let Some(env) = env {
+                trace.metadata.insert("env".into(), env);
             }
             trace.name = name.map(str::to_owned);
             trace
         })
 }
 
+/// Cursor run_ids: the stored ones, and ones that fall between, before and after them.
+fn cursor_run_id() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => run_id(),
+        1 => prop::sample::select(vec!["", "a!", "b0", "\u{10ffff}"]).prop_map(str::to_owned),
+    ]
+}
+
 fn filter() -> impl Strategy<Value = TraceFilter> {
     (
         prop::option::of(meta_value()),
+        prop::option::of(env_value()),
         prop::option::of((0usize..4, 0usize..4)),
         prop::option::of((0i64..4, 0i64..4)),
         prop::option::of(status()),
         prop::option::of(prop::sample::select(vec!["x", "y"])),
-        prop::option::of((0i64..4, run_id())),
+        prop::option::of((0i64..4, cursor_run_id())),
         0usize..3,
         prop::option::of(0usize..4),
     )
-        .prop_map(|(user, steps, times, status, name, after, offset, limit)| {
-            let mut filter = TraceFilter::new().with_offset(offset);
-            if let Some(user) = user {
-                filter = filter.with_metadata("user", user);
-            }
-            if let Some((a, b)) = steps {
-                filter.min_steps = Some(a.min(b)).filter(|_| a % 2 == 0);
-                filter.max_steps = Some(a.max(b));
-            }
-            if let Some((a, b)) = times {
-                filter.since = Some(at(a.min(b)));
-                filter.until = Some(at(a.max(b))).filter(|_| b % 2 == 0);
-            }
-            filter.status = status;
-            filter.name = name.map(str::to_owned);
-            filter.after = after.map(|(micros, run_id)| Cursor::new(at(micros), run_id));
-            filter.limit = limit;
-            filter
-        })
+        .prop_map(
+            |(user, env, steps, times, status, name, after, offset, limit)| {
+                let mut filter = TraceFilter::new().with_offset(offset);
+                if let Some(user) = user {
+                    filter = filter.with_metadata("user", user);
+                }
+                if let Some(env) = env {
+                    filter = filter.with_metadata("env", env);
+                }
+                if let Some((a, b)) = steps {
+                    filter.min_steps = Some(a.min(b)).filter(|_| a % 2 == 0);
+                    filter.max_steps = Some(a.max(b));
+                }
+                if let Some((a, b)) = times {
+                    filter.since = Some(at(a.min(b)));
+                    filter.until = Some(at(a.max(b))).filter(|_| b % 2 == 0);
+                }
+                filter.status = status;
+                filter.name = name.map(str::to_owned);
+                filter.after = after.map(|(micros, run_id)| Cursor::new(at(micros), run_id));
+                filter.limit = limit;
+                filter
+            },
+        )
 }
 
 fn op() -> impl Strategy<Value = Op> {

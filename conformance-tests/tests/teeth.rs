@@ -2,12 +2,15 @@
 //! fail at least one case, for every kind of breakage the peers ship (see DESIGN.md §9).
 
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Mutex, Once};
 
 use serde_json::Value;
 use trace_store_conformance::{CASES, CaseFn, Harness};
-use trace_store_core::{Result, Trace, TraceFilter, TraceStats, TraceStore, TraceSummary};
+use trace_store_core::{
+    Result, Timestamp, Trace, TraceFilter, TraceStats, TraceStore, TraceSummary,
+};
 use trace_store_memory::MemoryStore;
 
 /// One way to get the contract wrong.
@@ -43,6 +46,28 @@ enum Flaw {
     IgnoresCursor,
     /// Contradictory filters return empty results instead of an error.
     AcceptsBadFilters,
+    /// `stats` leaves out the per-model totals.
+    StatsWithoutModels,
+    /// `count` counts every match, ignoring the filter's offset and limit.
+    CountIgnoresPaging,
+    /// `save_many` saves one by one, so the traces before a bad one are written.
+    SaveManyNotValidatedFirst,
+    /// A deleted trace still shows up in `list` and `query`.
+    DeletedStillListed,
+    /// Orders by `created_at` cut to the millisecond (then run_id).
+    MillisecondOrder,
+    /// Orders by `created_at` as an `f64` of microseconds (a Redis score).
+    FloatScoreOrder,
+    /// `load` returns `created_at` cut to the millisecond.
+    MillisecondTimestamps,
+    /// An upsert keeps the first save's `created_at` (the store rewrites it).
+    UpsertKeepsFirstCreatedAt,
+    /// `load` turns an explicit JSON `null` input or output into "absent".
+    NullPayloadDropped,
+    /// `load` cuts string outputs to 1 MiB.
+    TruncatesLargeOutputs,
+    /// The `name` filter ignores case.
+    CaseInsensitiveName,
 }
 
 #[derive(Debug)]
@@ -89,6 +114,13 @@ impl TraceStore for Broken {
         if self.flaw == Flaw::AcceptsInvalidRunIds && trace.validate().is_err() {
             return Ok(trace.run_id.clone());
         }
+        if self.flaw == Flaw::UpsertKeepsFirstCreatedAt
+            && let Ok(old) = self.inner.load(&trace.run_id)
+        {
+            let mut kept = trace.clone();
+            kept.created_at = old.created_at;
+            return self.inner.save(&kept);
+        }
         if self.flaw == Flaw::UpsertDuplicates
             && let Ok(old) = self.inner.load(&trace.run_id)
         {
@@ -99,8 +131,33 @@ impl TraceStore for Broken {
 
     fn load(&self, run_id: &str) -> Result<Trace> {
         let mut trace = self.inner.load(run_id)?;
-        if self.flaw == Flaw::LossyRoundTrip {
-            trace.steps.iter_mut().for_each(|s| s.attributes.clear());
+        match self.flaw {
+            Flaw::LossyRoundTrip => trace.steps.iter_mut().for_each(|s| s.attributes.clear()),
+            Flaw::MillisecondTimestamps => {
+                let micros = trace.created_at.as_micros();
+                let millis = micros - micros.rem_euclid(1_000);
+                trace.created_at = Timestamp::from_micros(millis)?;
+            }
+            Flaw::NullPayloadDropped => {
+                for step in &mut trace.steps {
+                    step.input = step.input.take().filter(|v| !v.is_null());
+                    step.output = step.output.take().filter(|v| !v.is_null());
+                }
+            }
+            Flaw::TruncatesLargeOutputs => {
+                for step in &mut trace.steps {
+                    if let Some(Value::String(text)) = &mut step.output
+                        && text.len() > 1 << 20
+                    {
+                        let mut cut = 1 << 20;
+                        while !text.is_char_boundary(cut) {
+                            cut -= 1;
+                        }
+                        text.truncate(cut);
+                    }
+                }
+            }
+            _ => {}
         }
         Ok(trace)
     }
@@ -127,6 +184,29 @@ impl TraceStore for Broken {
                         .cmp(&a.created_at)
                         .then(a.run_id.cmp(&b.run_id))
                 });
+                return Ok(paged(filter, rows));
+            }
+            Flaw::MillisecondOrder | Flaw::FloatScoreOrder => {
+                let mut rows = self.all_matching(filter)?;
+                let lossy = |s: &TraceSummary| {
+                    let micros = s.created_at.as_micros();
+                    match self.flaw {
+                        Flaw::MillisecondOrder => micros.div_euclid(1_000) as f64,
+                        _ => micros as f64,
+                    }
+                };
+                rows.sort_by(|a, b| lossy(b).total_cmp(&lossy(a)).then(b.run_id.cmp(&a.run_id)));
+                return Ok(paged(filter, rows));
+            }
+            Flaw::CaseInsensitiveName if filter.name.is_some() => {
+                let mut criteria = filter.clone();
+                criteria.name = None;
+                let want = filter.name.as_deref().map(str::to_lowercase);
+                let rows = self
+                    .all_matching(&criteria)?
+                    .into_iter()
+                    .filter(|s| s.name.as_deref().map(str::to_lowercase) == want)
+                    .collect();
                 return Ok(paged(filter, rows));
             }
             Flaw::LooseMetadataEquality | Flaw::NullMatchesMissing => {
@@ -177,13 +257,21 @@ impl TraceStore for Broken {
                 rows.extend(ghosts.iter().filter(|g| filter.matches(g)).cloned());
                 Ok(rows)
             }
+            Flaw::DeletedStillListed => {
+                let ghosts = self.ghosts();
+                rows.extend(ghosts.iter().filter(|g| filter.matches(g)).cloned());
+                rows.sort_by_key(|s| std::cmp::Reverse(s.cursor()));
+                Ok(paged(filter, rows))
+            }
             _ => Ok(rows),
         }
     }
 
     fn delete(&self, run_id: &str) -> Result<bool> {
-        if self.flaw == Flaw::StaleIndexAfterDelete
-            && let Ok(old) = self.inner.load(run_id)
+        if matches!(
+            self.flaw,
+            Flaw::StaleIndexAfterDelete | Flaw::DeletedStillListed
+        ) && let Ok(old) = self.inner.load(run_id)
         {
             self.ghosts().push(TraceSummary::from(&old));
         }
@@ -191,15 +279,70 @@ impl TraceStore for Broken {
         Ok(existed || self.flaw == Flaw::DeleteAlwaysTrue)
     }
 
-    fn count(&self, filter: &TraceFilter) -> Result<u64> {
-        if self.flaw == Flaw::CountIgnoresFilter {
-            return self.inner.count(&TraceFilter::new());
+    fn save_many(&self, traces: &[Trace]) -> Result<Vec<String>> {
+        if self.flaw != Flaw::SaveManyNotValidatedFirst {
+            traces.iter().try_for_each(Trace::validate)?;
         }
-        Ok(self.query(filter)?.len() as u64)
+        traces.iter().map(|trace| self.save(trace)).collect()
+    }
+
+    fn count(&self, filter: &TraceFilter) -> Result<u64> {
+        match self.flaw {
+            Flaw::CountIgnoresFilter => self.inner.count(&TraceFilter::new()),
+            Flaw::CountIgnoresPaging => Ok(self.query(&filter.without_paging())?.len() as u64),
+            _ => Ok(self.query(filter)?.len() as u64),
+        }
     }
 
     fn stats(&self, filter: &TraceFilter) -> Result<TraceStats> {
-        Ok(self.query(filter)?.iter().collect())
+        let mut stats: TraceStats = self.query(filter)?.iter().collect();
+        if self.flaw == Flaw::StatsWithoutModels {
+            stats.by_model.clear();
+        }
+        Ok(stats)
+    }
+}
+
+/// A bounded store that evicts the oldest *saved* trace, not the least recently used:
+/// selectools' "LRU", which is FIFO.
+#[derive(Debug)]
+struct Fifo {
+    inner: MemoryStore,
+    capacity: usize,
+    saved: Mutex<VecDeque<String>>,
+}
+
+impl TraceStore for Fifo {
+    fn save(&self, trace: &Trace) -> Result<String> {
+        let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
+        let run_id = self.inner.save(trace)?;
+        if !saved.contains(&run_id) {
+            saved.push_back(run_id.clone());
+        }
+        while saved.len() > self.capacity {
+            if let Some(oldest) = saved.pop_front() {
+                self.inner.delete(&oldest)?;
+            }
+        }
+        Ok(run_id)
+    }
+
+    fn load(&self, run_id: &str) -> Result<Trace> {
+        self.inner.load(run_id)
+    }
+
+    fn list(&self, limit: usize, offset: usize) -> Result<Vec<TraceSummary>> {
+        self.inner.list(limit, offset)
+    }
+
+    fn query(&self, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
+        self.inner.query(filter)
+    }
+
+    fn delete(&self, run_id: &str) -> Result<bool> {
+        let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
+        saved.retain(|id| id != run_id);
+        self.inner.delete(run_id)
     }
 }
 
@@ -276,6 +419,38 @@ teeth! {
     catches_stale_index_after_delete => StaleIndexAfterDelete,
     catches_ignored_cursor => IgnoresCursor,
     catches_accepting_contradictory_filters => AcceptsBadFilters,
+    catches_stats_without_per_model_totals => StatsWithoutModels,
+    catches_count_ignoring_offset_and_limit => CountIgnoresPaging,
+    catches_save_many_not_validated_first => SaveManyNotValidatedFirst,
+    catches_deleted_traces_still_listed => DeletedStillListed,
+    catches_millisecond_order => MillisecondOrder,
+    catches_f64_score_order => FloatScoreOrder,
+    catches_millisecond_timestamps => MillisecondTimestamps,
+    catches_upsert_keeping_the_first_created_at => UpsertKeepsFirstCreatedAt,
+    catches_dropped_null_payloads => NullPayloadDropped,
+    catches_truncated_large_outputs => TruncatesLargeOutputs,
+    catches_case_insensitive_name => CaseInsensitiveName,
+}
+
+/// selectools documents LRU and evicts in save order; the bounded case notices.
+#[test]
+fn catches_fifo_eviction_posing_as_lru() {
+    quiet_expected_panics();
+    let capacity = trace_store_conformance::MIN_BOUNDED_CAPACITY;
+    let fifo = Harness::bounded(capacity, move || Fifo {
+        inner: MemoryStore::unbounded(),
+        capacity,
+        saved: Mutex::new(VecDeque::new()),
+    });
+    let lru = Harness::bounded(capacity, move || {
+        MemoryStore::new(capacity).expect("a valid capacity")
+    });
+    let case = "bounded_evicts_least_recently_used";
+    lru.run(module_path!(), case);
+    QUIET.with(|q| q.set(true));
+    let outcome = catch_unwind(AssertUnwindSafe(|| fifo.run(module_path!(), case)));
+    QUIET.with(|q| q.set(false));
+    assert!(outcome.is_err(), "{case} did not notice FIFO eviction");
 }
 
 /// The model-based test alone also catches a store that breaks ties the wrong way.

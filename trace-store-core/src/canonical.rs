@@ -68,8 +68,9 @@ fn write_string(s: &str, out: &mut String) {
     out.push_str(&serde_json::to_string(s).unwrap_or_default());
 }
 
-/// Largest magnitude below which every integral `f64` converts to `i64` exactly.
-const I64_EXACT_LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
+/// 2^63 and 2^64: every integral `f64` in `-2^63..2^64` has an exact `i64` or `u64`.
+const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+const TWO_64: f64 = 18_446_744_073_709_551_616.0;
 
 fn write_number(n: &Number, out: &mut String) {
     if let Some(i) = n.as_i64() {
@@ -77,8 +78,14 @@ fn write_number(n: &Number, out: &mut String) {
     } else if let Some(u) = n.as_u64() {
         let _ = write!(out, "{u}");
     } else if let Some(f) = n.as_f64() {
-        if f.fract() == 0.0 && f.abs() < I64_EXACT_LIMIT {
+        // An integral float is written as the integer of the same value, so that it
+        // equals that integer whichever of serde_json's representations the integer has
+        // (`i64` down to -2^63, `u64` up to 2^64 - 1). The casts are exact in these ranges.
+        // `-0.0` lands in the second range (it equals 0.0) and is written as `0`.
+        if f.fract() == 0.0 && (-TWO_63..0.0).contains(&f) {
             let _ = write!(out, "{}", f as i64);
+        } else if f.fract() == 0.0 && (0.0..TWO_64).contains(&f) {
+            let _ = write!(out, "{}", f as u64);
         } else {
             // serde_json writes the shortest text that reads back as the same f64.
             out.push_str(&Value::from(f).to_string());
@@ -157,6 +164,47 @@ mod tests {
             assert_eq!(json_eq(&a, &b), equal, "{a} vs {b}");
         }
         assert_eq!(canonical_json(&json!(-0.0)), "0");
+    }
+
+    #[test]
+    fn integral_floats_equal_the_integer_of_the_same_value() {
+        let two_63 = 9_223_372_036_854_775_808.0_f64;
+        let cases = [
+            // 2^63 does not fit i64 but fits u64: as a float it is still that integer.
+            (json!(two_63), json!(9_223_372_036_854_775_808_u64), true),
+            (json!(-two_63), json!(i64::MIN), true),
+            (json!(1e19), json!(10_000_000_000_000_000_000_u64), true),
+            // 2^64 fits neither; u64::MAX is 2^64 - 1, a different value.
+            (
+                json!(18_446_744_073_709_551_616.0_f64),
+                json!(u64::MAX),
+                false,
+            ),
+            (
+                json!(9_007_199_254_740_992.0_f64),
+                json!(9_007_199_254_740_992_i64),
+                true,
+            ),
+            (
+                json!(9_007_199_254_740_992.0_f64),
+                json!(9_007_199_254_740_993_i64),
+                false,
+            ),
+            (json!(1e300), json!(1e300), true),
+            (json!(-0.0), json!(0_u64), true),
+        ];
+        for (a, b, equal) in cases {
+            assert_eq!(
+                canonical_json(&a) == canonical_json(&b),
+                equal,
+                "{a} vs {b}: {} vs {}",
+                canonical_json(&a),
+                canonical_json(&b)
+            );
+            assert_eq!(json_eq(&a, &b), equal, "{a} vs {b}");
+        }
+        assert_eq!(canonical_json(&json!(two_63)), "9223372036854775808");
+        assert_eq!(canonical_json(&json!(-two_63)), "-9223372036854775808");
         assert_eq!(canonical_json(&json!("é\"\n")), r#""é\"\n""#);
     }
 
@@ -167,6 +215,16 @@ mod tests {
             (-3i64..3).prop_map(Value::from),
             (-3i64..3).prop_map(|i| Value::from(i as f64)),
             prop_oneof![Just(0.5), Just(-2.25), Just(1e20)].prop_map(Value::from),
+            // The edges of serde_json's three number representations.
+            prop_oneof![
+                Just(Value::from(i64::MIN)),
+                Just(Value::from(-9_223_372_036_854_775_808.0)),
+                Just(Value::from(9_223_372_036_854_775_808_u64)),
+                Just(Value::from(9_223_372_036_854_775_808.0)),
+                Just(Value::from(u64::MAX)),
+                Just(Value::from(18_446_744_073_709_551_616.0)),
+                Just(Value::from(-0.0)),
+            ],
             "[a-c1]{0,2}".prop_map(Value::from),
         ];
         leaf.prop_recursive(3, 16, 4, |inner| {
@@ -183,6 +241,29 @@ mod tests {
         fn json_eq_agrees_with_canonical_text(a in arb_json(), b in arb_json()) {
             prop_assert_eq!(json_eq(&a, &b), canonical_json(&a) == canonical_json(&b));
             prop_assert!(json_eq(&a, &a));
+        }
+
+        #[test]
+        fn integers_and_floats_are_equal_exactly_when_their_values_are(
+            int in prop_oneof![
+                any::<i64>().prop_map(i128::from),
+                any::<u64>().prop_map(i128::from),
+                (-(1i128 << 60)..(1i128 << 60)),
+            ],
+            float in prop_oneof![
+                any::<f64>().prop_filter("finite", |f| f.is_finite()),
+                any::<i64>().prop_map(|i| i as f64),
+                any::<u64>().prop_map(|u| u as f64),
+            ],
+        ) {
+            let int_value = if int < 0 { Value::from(int as i64) } else { Value::from(int as u64) };
+            // Exact comparison: an integral f64 below 2^127 converts to i128 without loss.
+            let same = float.fract() == 0.0 && float.abs() < 1e38 && float as i128 == int;
+            prop_assert_eq!(json_eq(&int_value, &Value::from(float)), same, "{} vs {}", int, float);
+            prop_assert_eq!(
+                canonical_json(&int_value) == canonical_json(&Value::from(float)),
+                same
+            );
         }
 
         #[test]

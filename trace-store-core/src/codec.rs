@@ -1,12 +1,22 @@
 //! The JSON codec and the validation every store runs before it writes.
 
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::model::SCHEMA_VERSION;
 use crate::{Error, Result, Trace};
 
 /// Longest accepted run_id, in bytes.
 pub const MAX_RUN_ID_BYTES: usize = 256;
+
+/// Deepest nesting of arrays and objects accepted in a JSON value of a trace (metadata
+/// values, step input, output and attributes).
+///
+/// JSON readers cap nesting (serde_json at 128 levels, counted from the outermost
+/// object a store writes), so a deeper value would be written and then fail to load.
+/// 64 leaves room for the levels of the trace itself and of any envelope a backend
+/// wraps it in.
+pub const MAX_JSON_DEPTH: usize = 64;
 
 /// Checks that `run_id` is 1..=256 bytes long and has no control characters
 /// (U+0000..U+001F, U+007F).
@@ -42,8 +52,9 @@ pub fn validate_run_id(run_id: &str) -> Result<()> {
 
 impl Trace {
     /// Checks everything a store checks before it writes: the run_id, the schema
-    /// version, and that no step kind is an `Other` spelling a known kind (it would
-    /// not read back as itself).
+    /// version, that no step kind is an `Other` spelling a known kind (it would not
+    /// read back as itself), and that no JSON value nests deeper than
+    /// [`MAX_JSON_DEPTH`] (it could not be read back at all).
     pub fn validate(&self) -> Result<()> {
         validate_run_id(&self.run_id)?;
         if self.schema_version > SCHEMA_VERSION {
@@ -63,6 +74,36 @@ impl Trace {
                 self.run_id,
                 step.kind.as_str()
             )));
+        }
+        self.validate_depth()
+    }
+
+    fn validate_depth(&self) -> Result<()> {
+        let too_deep = |what: String| {
+            Err(Error::invalid(format!(
+                "{what} of trace {:?} nests arrays and objects more than {MAX_JSON_DEPTH} levels deep, which JSON readers refuse to read back; flatten it or store it as a string",
+                self.run_id
+            )))
+        };
+        for (key, value) in &self.metadata {
+            if too_deep_json(value, MAX_JSON_DEPTH) {
+                return too_deep(format!("metadata {key:?}"));
+            }
+        }
+        for (index, step) in self.steps.iter().enumerate() {
+            for (field, value) in [("input", &step.input), ("output", &step.output)] {
+                if value
+                    .as_ref()
+                    .is_some_and(|v| too_deep_json(v, MAX_JSON_DEPTH))
+                {
+                    return too_deep(format!("the {field} of step {index}"));
+                }
+            }
+            for (key, value) in &step.attributes {
+                if too_deep_json(value, MAX_JSON_DEPTH) {
+                    return too_deep(format!("attribute {key:?} of step {index}"));
+                }
+            }
         }
         Ok(())
     }
@@ -108,6 +149,19 @@ impl Trace {
     /// Decodes a trace from a JSON string; see [`Trace::from_json_slice`].
     pub fn from_json_str(json: &str) -> Result<Trace> {
         Trace::from_json_slice(json.as_bytes())
+    }
+}
+
+/// True if `value` nests more than `levels` arrays or objects. The recursion stops at
+/// `levels`, so even a value nested far deeper cannot exhaust the stack here.
+fn too_deep_json(value: &Value, levels: usize) -> bool {
+    let Some(rest) = levels.checked_sub(1) else {
+        return matches!(value, Value::Array(_) | Value::Object(_));
+    };
+    match value {
+        Value::Array(items) => items.iter().any(|item| too_deep_json(item, rest)),
+        Value::Object(map) => map.values().any(|item| too_deep_json(item, rest)),
+        _ => false,
     }
 }
 
@@ -177,6 +231,45 @@ mod tests {
             Trace::from_json_slice(bad_status),
             Err(Error::Corrupt { .. })
         ));
+    }
+
+    fn nested(depth: usize) -> serde_json::Value {
+        (0..depth).fold(json!("leaf"), |inner, i| {
+            if i % 2 == 0 {
+                json!([inner])
+            } else {
+                json!({ "k": inner })
+            }
+        })
+    }
+
+    #[test]
+    fn every_trace_that_validates_decodes_from_its_own_encoding() {
+        // serde_json refuses to read JSON nested 128 deep; a store would write such a
+        // trace and then fail to load it.
+        for depth in [MAX_JSON_DEPTH, MAX_JSON_DEPTH + 1, 124, 200] {
+            let deep = nested(depth);
+            let traces = [
+                sample().with_metadata("deep", deep.clone()),
+                sample().with_step(Step::llm_call("m").with_input(deep.clone())),
+                sample().with_step(Step::llm_call("m").with_output(deep.clone())),
+                sample().with_step(Step::llm_call("m").with_attribute("a", deep.clone())),
+            ];
+            for trace in traces {
+                match trace.validate() {
+                    Ok(()) => {
+                        assert!(depth <= MAX_JSON_DEPTH, "depth {depth} accepted");
+                        let back = Trace::from_json_slice(&trace.to_json_vec().unwrap());
+                        assert_eq!(back.unwrap(), trace, "depth {depth}");
+                    }
+                    Err(Error::InvalidInput { message }) => {
+                        assert!(depth > MAX_JSON_DEPTH, "depth {depth} rejected: {message}");
+                        assert!(message.contains("64"), "{message}");
+                    }
+                    Err(other) => panic!("depth {depth}: {other}"),
+                }
+            }
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod summary;
 mod timestamp;
 
 pub use canonical::{canonical_json, json_eq};
-pub use codec::{MAX_RUN_ID_BYTES, validate_run_id};
+pub use codec::{MAX_JSON_DEPTH, MAX_RUN_ID_BYTES, validate_run_id};
 pub use durability::Durability;
 pub use error::{Error, Result};
 pub use ext::{JsonlLine, SummaryPages, TraceStoreExt, jsonl_lines, jsonl_traces};

@@ -65,7 +65,7 @@ pub struct ModelUsage {
 
 impl ModelUsage {
     fn add(&mut self, other: &ModelUsage) {
-        self.calls += other.calls;
+        self.calls = self.calls.saturating_add(other.calls);
         self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
         self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
         self.cost_nano_usd = self.cost_nano_usd.saturating_add(other.cost_nano_usd);
@@ -83,40 +83,115 @@ fn carries_usage(step: &Step) -> bool {
     !step.usage.is_zero() || step.cost_nano_usd != 0
 }
 
-impl From<&Trace> for TraceSummary {
-    /// Derives the summary.
+impl Trace {
+    /// Each step's parent, as an index into `steps`, with the nesting made a forest:
+    /// the one reading of `parent_id` that [`TraceSummary::from`] uses, for anything
+    /// that walks the step tree (a timeline view, say).
     ///
-    /// - `total_ms`: sum of `duration_us` of root steps, whose `parent_id` is unset or
-    ///   names no step of this trace, so nested spans are not counted twice;
-    /// - tokens and cost: summed over steps, skipping a step any of whose descendants
-    ///   also carries usage or cost (an aggregate span that repeats its children);
-    /// - `error_count`: steps with status error, plus one if the run's status is error.
-    fn from(trace: &Trace) -> TraceSummary {
-        let steps = &trace.steps;
+    /// A `parent_id` that is unset or names no step makes a root (`None`). A `parent_id`
+    /// naming several steps (a duplicated id, as when a span is recorded at its start
+    /// and again, with totals, at its end) names the last of them. A chain of parents
+    /// that loops back on itself (bad input, but accepted) is cut at its first-recorded
+    /// step, which becomes a root, so every step of a loop is still reachable from a
+    /// root. Linear in the number of steps.
+    ///
+    /// ```
+    /// use trace_store_core::{Step, Trace};
+    ///
+    /// let trace = Trace::new("r")
+    ///     .with_step(Step::llm_call("m").with_id("a").with_parent_id("b"))
+    ///     .with_step(Step::llm_call("m").with_id("b").with_parent_id("a"))
+    ///     .with_step(Step::llm_call("m").with_parent_id("b"))
+    ///     .with_step(Step::llm_call("m").with_parent_id("nowhere"));
+    /// assert_eq!(trace.step_parents(), [None, Some(0), Some(1), None]);
+    /// ```
+    pub fn step_parents(&self) -> Vec<Option<usize>> {
+        let steps = &self.steps;
+        // Collecting overwrites earlier entries: the last step with an id wins.
         let index_of: HashMap<&str, usize> = steps
             .iter()
             .enumerate()
             .filter_map(|(i, step)| step.id.as_deref().map(|id| (id, i)))
             .collect();
-        let parent_of = |step: &Step| {
-            step.parent_id
-                .as_deref()
-                .and_then(|parent| index_of.get(parent).copied())
-        };
+        let mut parent: Vec<Option<usize>> = steps
+            .iter()
+            .map(|step| {
+                let id = step.parent_id.as_deref()?;
+                index_of.get(id).copied()
+            })
+            .collect();
+        cut_cycles(&mut parent);
+        parent
+    }
+}
 
-        // Mark every ancestor of a step that carries usage; the bound on the walk makes
-        // parent cycles in bad input harmless.
-        let mut covered_by_descendant = vec![false; steps.len()];
-        for step in steps.iter().filter(|s| carries_usage(s)) {
-            let mut current = parent_of(step);
-            let mut hops = 0;
-            while let Some(parent) = current {
-                if covered_by_descendant[parent] || hops > steps.len() {
+/// Turns every cycle of the parent graph into a chain by making its lowest index a
+/// root. Each step is walked once: a walk stops at the first step an earlier walk
+/// finished, or at a step already on its own path (a cycle).
+fn cut_cycles(parent: &mut [Option<usize>]) {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Seen {
+        Not,
+        OnPath,
+        Done,
+    }
+    let mut seen = vec![Seen::Not; parent.len()];
+    let mut path = Vec::new();
+    for start in 0..parent.len() {
+        let mut current = Some(start);
+        while let Some(step) = current {
+            match seen[step] {
+                Seen::Not => {
+                    seen[step] = Seen::OnPath;
+                    path.push(step);
+                    current = parent[step];
+                }
+                Seen::OnPath => {
+                    let cycle = path.iter().position(|&s| s == step).map(|at| &path[at..]);
+                    if let Some(&first) = cycle.and_then(|cycle| cycle.iter().min()) {
+                        parent[first] = None;
+                    }
                     break;
                 }
-                covered_by_descendant[parent] = true;
-                current = parent_of(&steps[parent]);
-                hops += 1;
+                Seen::Done => break,
+            }
+        }
+        for step in path.drain(..) {
+            seen[step] = Seen::Done;
+        }
+    }
+}
+
+impl From<&Trace> for TraceSummary {
+    /// Derives the summary.
+    ///
+    /// - `total_ms`: sum of `duration_us` of root steps, whose `parent_id` is unset or
+    ///   names no step of this trace, so nested spans are not counted twice;
+    /// - tokens and cost (and `models`): summed over steps, skipping a step any of whose
+    ///   descendants also carries usage or cost (an aggregate span that repeats its
+    ///   children);
+    /// - `error_count`: steps with status error, plus one if the run's status is error.
+    ///
+    /// Nesting is read by [`Trace::step_parents`]: a `parent_id` shared by several
+    /// steps names the last of them; a loop of parents is cut at its first-recorded
+    /// step, which then counts as a root. Linear in the number of steps, whatever their
+    /// nesting.
+    fn from(trace: &Trace) -> TraceSummary {
+        let steps = &trace.steps;
+        let parent = trace.step_parents();
+
+        // Mark every ancestor of a step that carries usage. The parent graph is a
+        // forest, so a walk can stop at the first step already marked: everything
+        // above it was marked by the walk that marked it.
+        let mut covered_by_descendant = vec![false; steps.len()];
+        for (i, _) in steps.iter().enumerate().filter(|(_, s)| carries_usage(s)) {
+            let mut current = parent[i];
+            while let Some(p) = current {
+                if covered_by_descendant[p] {
+                    break;
+                }
+                covered_by_descendant[p] = true;
+                current = parent[p];
             }
         }
 
@@ -136,7 +211,7 @@ impl From<&Trace> for TraceSummary {
         };
         let mut root_us: u64 = 0;
         for (i, step) in steps.iter().enumerate() {
-            if parent_of(step).is_none() {
+            if parent[i].is_none() {
                 root_us = root_us.saturating_add(step.duration_us);
             }
             if step.status == Status::Error {
@@ -191,14 +266,15 @@ pub struct TraceStats {
 impl TraceStats {
     /// Adds one trace.
     pub fn add(&mut self, summary: &TraceSummary) {
-        self.count += 1;
-        self.steps += summary.steps as u64;
+        self.count = self.count.saturating_add(1);
+        self.steps = self.steps.saturating_add(summary.steps as u64);
         self.input_tokens = self.input_tokens.saturating_add(summary.input_tokens);
         self.output_tokens = self.output_tokens.saturating_add(summary.output_tokens);
         self.cost_nano_usd = self.cost_nano_usd.saturating_add(summary.cost_nano_usd);
         self.total_ms += summary.total_ms;
-        self.error_count += summary.error_count;
-        *self.by_status.entry(summary.status).or_default() += 1;
+        self.error_count = self.error_count.saturating_add(summary.error_count);
+        let by_status = self.by_status.entry(summary.status).or_default();
+        *by_status = by_status.saturating_add(1);
         for (model, usage) in &summary.models {
             self.by_model.entry(model.clone()).or_default().add(usage);
         }
@@ -269,26 +345,210 @@ mod tests {
     }
 
     #[test]
-    fn parent_cycles_terminate() {
+    fn parent_cycles_are_cut_at_their_first_recorded_step() {
+        // x -> y -> x: x, recorded first, counts as the root of the cycle.
         let trace = Trace::new("r")
             .with_step(
                 Step::llm_call("m")
                     .with_id("x")
                     .with_parent_id("y")
+                    .with_duration_us(3_000)
                     .with_usage(1, 1),
             )
             .with_step(
                 Step::llm_call("m")
                     .with_id("y")
                     .with_parent_id("x")
+                    .with_duration_us(2_000)
                     .with_usage(2, 2),
             );
         let s = TraceSummary::from(&trace);
-        assert_eq!(s.total_ms, 0.0);
+        assert_eq!(s.total_ms, 3.0, "the cut step is a root");
+        assert_eq!(s.input_tokens, 2, "x aggregates its child y");
+        assert_eq!(s.models["m"].calls, 1);
+    }
+
+    #[test]
+    fn a_cycle_never_hides_the_only_usage_in_it() {
+        // Only x carries usage; its usage must not vanish because the cycle makes x
+        // its own descendant.
+        let trace = Trace::new("r")
+            .with_step(
+                Step::new(crate::StepKind::Chain)
+                    .with_id("y")
+                    .with_parent_id("x"),
+            )
+            .with_step(
+                Step::llm_call("m")
+                    .with_id("x")
+                    .with_parent_id("y")
+                    .with_usage(7, 3)
+                    .with_cost_nano_usd(11),
+            )
+            .with_step(
+                Step::llm_call("self")
+                    .with_id("s")
+                    .with_parent_id("s")
+                    .with_duration_us(4_000)
+                    .with_usage(5, 0),
+            );
+        let s = TraceSummary::from(&trace);
         assert_eq!(
-            s.input_tokens, 0,
-            "each step of a cycle has a descendant with usage"
+            (s.input_tokens, s.output_tokens, s.cost_nano_usd),
+            (12, 3, 11)
         );
+        assert_eq!(s.models["self"].input_tokens, 5);
+        assert_eq!(s.total_ms, 4.0, "y (cut root, 0 µs) and s (its own parent)");
+    }
+
+    #[test]
+    fn duplicate_step_ids_name_the_last_step_recorded_with_them() {
+        // A span logged at its start and again at its end, with the totals of its
+        // children: the children belong to the end record, which is not counted again.
+        let trace = Trace::new("r")
+            .with_step(Step::new(crate::StepKind::Agent).with_id("a"))
+            .with_step(
+                Step::llm_call("m")
+                    .with_parent_id("a")
+                    .with_duration_us(1_000)
+                    .with_usage(10, 1),
+            )
+            .with_step(
+                Step::llm_call("m")
+                    .with_parent_id("a")
+                    .with_duration_us(1_000)
+                    .with_usage(20, 2),
+            )
+            .with_step(
+                Step::new(crate::StepKind::Agent)
+                    .with_id("a")
+                    .with_duration_us(2_500)
+                    .with_usage(30, 3),
+            );
+        let s = TraceSummary::from(&trace);
+        assert_eq!((s.input_tokens, s.output_tokens), (30, 3));
+        assert_eq!(s.total_ms, 2.5);
+    }
+
+    #[test]
+    fn a_long_chain_is_linear_not_quadratic() {
+        // 200k nested steps, each with usage: only the deepest is counted. A quadratic
+        // walk would take minutes here; this must take milliseconds.
+        let mut trace = Trace::new("r");
+        trace.steps = (0..200_000)
+            .map(|i| {
+                let step = Step::llm_call("m").with_id(i.to_string()).with_usage(1, 0);
+                if i == 0 {
+                    step.with_duration_us(1_000)
+                } else {
+                    step.with_parent_id((i - 1).to_string())
+                }
+            })
+            .collect();
+        let s = TraceSummary::from(&trace);
+        assert_eq!((s.input_tokens, s.total_ms), (1, 1.0));
+    }
+
+    /// The rules of [`TraceSummary::from`], spelled out the slow way.
+    fn reference(trace: &Trace) -> (u64, u64, f64) {
+        let steps = &trace.steps;
+        let n = steps.len();
+        let named = |id: &str| steps.iter().rposition(|s| s.id.as_deref() == Some(id));
+        let mut parent: Vec<Option<usize>> = steps
+            .iter()
+            .map(|s| s.parent_id.as_deref().and_then(named))
+            .collect();
+        // A step is on a loop if its parents lead back to it; cut each loop at its
+        // lowest index.
+        for i in 0..n {
+            let mut lp = vec![i];
+            let mut cur = parent[i];
+            while let Some(p) = cur {
+                if p == i {
+                    if let Some(&first) = lp.iter().min() {
+                        parent[first] = None;
+                    }
+                    break;
+                }
+                if lp.len() > n {
+                    break;
+                }
+                lp.push(p);
+                cur = parent[p];
+            }
+        }
+        let ancestors = |i: usize| {
+            let mut out = Vec::new();
+            let mut cur = parent[i];
+            while let Some(p) = cur.filter(|_| out.len() <= n) {
+                out.push(p);
+                cur = parent[p];
+            }
+            out
+        };
+        let covered: Vec<bool> = (0..n)
+            .map(|a| (0..n).any(|s| carries_usage(&steps[s]) && ancestors(s).contains(&a)))
+            .collect();
+        let counted = (0..n).filter(|&i| !covered[i] && carries_usage(&steps[i]));
+        let tokens = counted.clone().map(|i| steps[i].usage.input_tokens).sum();
+        let calls = counted.count() as u64;
+        let root_us: u64 = (0..n)
+            .filter(|&i| parent[i].is_none())
+            .map(|i| steps[i].duration_us)
+            .sum();
+        (tokens, calls, root_us as f64 / 1000.0)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn summary_follows_its_definition(
+            shape in proptest::collection::vec(
+                (0usize..6, 0usize..7, 0u64..3, 0u64..4),
+                0..9,
+            )
+        ) {
+            let ids = ["a", "b", "c", "d", "e"];
+            let mut trace = Trace::new("r");
+            trace.steps = shape
+                .iter()
+                .map(|&(id, parent, tokens, ms)| {
+                    let mut step = Step::llm_call("m").with_usage(tokens, 0).with_duration_us(ms * 1000);
+                    step.id = ids.get(id).map(|s| s.to_string());
+                    step.parent_id = ids.get(parent).map(|s| s.to_string());
+                    step
+                })
+                .collect();
+            let s = TraceSummary::from(&trace);
+            let (tokens, calls, total_ms) = reference(&trace);
+            proptest::prop_assert_eq!(s.input_tokens, tokens);
+            proptest::prop_assert_eq!(s.models.get("m").map_or(0, |m| m.calls), calls);
+            proptest::prop_assert_eq!(s.total_ms, total_ms);
+        }
+    }
+
+    #[test]
+    fn stats_saturate_on_summaries_read_back_from_storage() {
+        // Backends read summaries back from their own bytes; huge counts there must
+        // saturate, not overflow (a panic in debug builds).
+        let huge: TraceSummary = serde_json::from_value(serde_json::json!({
+            "run_id": "r", "created_at": "2026-01-01T00:00:00Z", "steps": usize::MAX,
+            "total_ms": 1.0, "error_count": u64::MAX, "input_tokens": u64::MAX,
+            "models": {"m": {"calls": u64::MAX, "input_tokens": 1, "output_tokens": 1,
+                             "cost_nano_usd": i64::MAX}}
+        }))
+        .unwrap();
+        let stats: TraceStats = [&huge, &huge].into_iter().collect();
+        assert_eq!(
+            (
+                stats.count,
+                stats.steps,
+                stats.error_count,
+                stats.input_tokens
+            ),
+            (2, u64::MAX, u64::MAX, u64::MAX)
+        );
+        assert_eq!(stats.by_model["m"].calls, u64::MAX);
+        assert_eq!(stats.by_model["m"].cost_nano_usd, i64::MAX);
     }
 
     #[test]

@@ -190,6 +190,46 @@ mod tests {
     }
 
     #[test]
+    fn parse_edges() {
+        let micros = |s: &str| s.parse::<Timestamp>().map(Timestamp::as_micros);
+        // A leap second is the first instant of the next second: order is kept, and
+        // the value prints as a valid RFC 3339 time.
+        let leap = micros("2016-12-31T23:59:60.5Z").unwrap();
+        assert_eq!(leap, micros("2017-01-01T00:00:00.5Z").unwrap());
+        assert!(leap > micros("2016-12-31T23:59:59.999999Z").unwrap());
+        // Lower-case separators and `-00:00` are RFC 3339 too.
+        assert_eq!(
+            micros("2026-01-01t00:00:00z").unwrap(),
+            micros("2026-01-01T00:00:00-00:00").unwrap()
+        );
+        // Digits past the microsecond are dropped toward the past on both sides of 1970.
+        assert_eq!(micros("1970-01-01T00:00:00.0000019Z").unwrap(), 1);
+        assert_eq!(micros("1969-12-31T23:59:59.0000005Z").unwrap(), -1_000_000);
+        // Outside RFC 3339 or outside 0001..=9999 (also after applying the offset).
+        for bad in [
+            "-0001-01-01T00:00:00Z",
+            "+2026-01-01T00:00:00Z",
+            "0000-06-01T00:00:00Z",
+            "0001-01-01T00:00:00+00:01",
+            "9999-12-31T23:59:59-00:01",
+            "2026-02-30T00:00:00Z",
+            "2026-01-01T00:00:00+24:00",
+            "2026-01-01T00:00:00",
+            "2026-01-01",
+            "",
+        ] {
+            assert!(
+                matches!(bad.parse::<Timestamp>(), Err(Error::InvalidInput { .. })),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            micros("0001-01-01T00:59:00+00:59").unwrap(),
+            Timestamp::MIN.as_micros()
+        );
+    }
+
+    #[test]
     fn range_is_enforced() {
         assert!(Timestamp::from_micros(Timestamp::MAX.as_micros() + 1).is_err());
         assert!(Timestamp::from_micros(Timestamp::MIN.as_micros() - 1).is_err());

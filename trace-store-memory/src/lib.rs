@@ -32,7 +32,9 @@ impl MemoryStore {
     pub fn new(capacity: usize) -> Result<MemoryStore> {
         let capacity = NonZeroUsize::new(capacity)
             .ok_or_else(|| Error::invalid("MemoryStore capacity must be at least 1"))?;
-        Ok(MemoryStore::with_cache(LruCache::new(capacity)))
+        // `sparse`: the capacity is a bound, not a size hint; `LruCache::new` would
+        // allocate a table for `capacity` entries up front (and abort on a huge one).
+        Ok(MemoryStore::with_cache(LruCache::sparse(capacity)))
     }
 
     /// A store without a bound.
@@ -66,18 +68,32 @@ impl MemoryStore {
     }
 }
 
+/// A trace ready to be stored: body and summary are built before the lock is taken,
+/// so a large trace never blocks other threads while it is copied.
+struct Entry {
+    body: Arc<Trace>,
+    summary: TraceSummary,
+}
+
+impl Entry {
+    fn new(trace: &Trace) -> Entry {
+        Entry {
+            body: Arc::new(trace.clone()),
+            summary: TraceSummary::from(trace),
+        }
+    }
+}
+
 impl Inner {
-    fn insert(&mut self, trace: &Trace) {
+    fn insert(&mut self, entry: Entry) {
+        let run_id = entry.summary.run_id.clone();
         // Popping first makes the push below report only an eviction, never this
         // run_id's previous version.
-        self.bodies.pop(&trace.run_id);
-        if let Some((evicted, _)) = self
-            .bodies
-            .push(trace.run_id.clone(), Arc::new(trace.clone()))
-        {
+        self.bodies.pop(&run_id);
+        if let Some((evicted, _)) = self.bodies.push(run_id, entry.body) {
             self.summaries.remove(&evicted);
         }
-        self.summaries.insert(TraceSummary::from(trace));
+        self.summaries.insert(entry.summary);
     }
 }
 
@@ -99,7 +115,8 @@ impl std::fmt::Debug for MemoryStore {
 impl TraceStore for MemoryStore {
     fn save(&self, trace: &Trace) -> Result<String> {
         trace.validate()?;
-        self.inner.lock().insert(trace);
+        let entry = Entry::new(trace);
+        self.inner.lock().insert(entry);
         Ok(trace.run_id.clone())
     }
 
@@ -131,8 +148,10 @@ impl TraceStore for MemoryStore {
 
     fn save_many(&self, traces: &[Trace]) -> Result<Vec<String>> {
         traces.iter().try_for_each(Trace::validate)?;
+        let entries: Vec<Entry> = traces.iter().map(Entry::new).collect();
+        // One lock for the batch: no reader sees half of it.
         let mut inner = self.inner.lock();
-        traces.iter().for_each(|trace| inner.insert(trace));
+        entries.into_iter().for_each(|entry| inner.insert(entry));
         Ok(traces.iter().map(|trace| trace.run_id.clone()).collect())
     }
 

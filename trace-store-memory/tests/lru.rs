@@ -18,6 +18,17 @@ fn capacity_zero_is_invalid_input() {
 }
 
 #[test]
+fn a_huge_capacity_allocates_nothing_up_front() {
+    // A capacity is a bound, not a size hint: `memory://?capacity=<huge>` must neither
+    // abort on allocation nor panic.
+    for capacity in [usize::MAX, 1 << 40] {
+        let store = MemoryStore::new(capacity).expect("valid");
+        store.save(&trace("a", 1)).expect("save");
+        assert_eq!(store.len(), 1);
+    }
+}
+
+#[test]
 fn eviction_follows_use_not_insertion() {
     // selectools evicts in insertion order while documenting LRU; this must not.
     let store = MemoryStore::new(3).expect("valid");

@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 use trace_store_core::{Durability, Error, Result, TraceStore};
 
 /// A parsed store URL.
@@ -19,6 +20,12 @@ use trace_store_core::{Durability, Error, Result, TraceStore};
 /// | `redis://127.0.0.1:6379/0?prefix=myapp` | Redis server (also `rediss://`, `redis+unix://`) |
 ///
 /// File backends take `?durability=sync` (fsync every save) or `flush` (the default).
+/// A path is everything between `://` and the parameters, taken as written (Windows
+/// paths such as `sqlite://C:\data\t.db` included) except that `%XX` escapes are
+/// decoded: write a `?` in a file name as `%3F` and a literal `%XX` as `%25XX`.
+/// Displaying a `StoreUrl` escapes the same way, so the text parses back to the same
+/// value, and never shows a Redis password (`Debug` neither).
+///
 /// Parsing works whatever features are enabled; opening a backend whose feature is off
 /// is [`Error::InvalidInput`] naming the feature.
 ///
@@ -30,7 +37,7 @@ use trace_store_core::{Durability, Error, Result, TraceStore};
 /// assert!("mysql://x".parse::<StoreUrl>().is_err());
 /// # Ok::<(), trace_store::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StoreUrl {
     /// `memory://[?capacity=N]`
@@ -54,7 +61,7 @@ pub enum StoreUrl {
     },
     /// `redis://..`, `rediss://..`, `redis+unix://..`, passed whole to the Redis backend.
     Redis {
-        /// The URL as given.
+        /// The URL as given, password included: print the `StoreUrl`, not this field.
         url: String,
     },
 }
@@ -74,10 +81,12 @@ impl FromStr for StoreUrl {
         }
         let Some((scheme, rest)) = url.split_once("://") else {
             return Err(Error::invalid(format!(
-                "store URL {url:?} has no scheme; expected one of {SCHEMES}"
+                "store URL {url:?} is not of the form SCHEME://...; expected one of {SCHEMES}"
             )));
         };
-        match scheme {
+        // Schemes are case-insensitive (RFC 3986); paths are not.
+        let scheme = scheme.to_ascii_lowercase();
+        match scheme.as_str() {
             "redis" | "rediss" | "redis+unix" | "unix" => Ok(StoreUrl::Redis {
                 url: url.to_owned(),
             }),
@@ -98,7 +107,7 @@ impl FromStr for StoreUrl {
                         })
                     })
                     .transpose()?;
-                reject_unknown(url, params)?;
+                reject_unknown(url, params, "capacity")?;
                 Ok(StoreUrl::Memory { capacity })
             }
             "sqlite" | "jsonl" => {
@@ -114,7 +123,7 @@ impl FromStr for StoreUrl {
                     .map(|d| d.parse::<Durability>())
                     .transpose()?
                     .unwrap_or_default();
-                reject_unknown(url, params)?;
+                reject_unknown(url, params, "durability")?;
                 let path = PathBuf::from(location);
                 Ok(if scheme == "sqlite" {
                     StoreUrl::Sqlite {
@@ -132,10 +141,10 @@ impl FromStr for StoreUrl {
     }
 }
 
-fn split_params<'a>(url: &str, rest: &'a str) -> Result<(&'a str, BTreeMap<&'a str, &'a str>)> {
-    let Some((location, query)) = rest.rsplit_once('?') else {
-        return Ok((rest, BTreeMap::new()));
-    };
+/// Splits `PATH?k=v&..` at its first `?` (a `?` in a file name is written `%3F`) and
+/// decodes `%XX` escapes in the path and the parameters.
+fn split_params(url: &str, rest: &str) -> Result<(String, BTreeMap<String, String>)> {
+    let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
     let mut params = BTreeMap::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let Some((key, value)) = pair.split_once('=') else {
@@ -143,25 +152,47 @@ fn split_params<'a>(url: &str, rest: &'a str) -> Result<(&'a str, BTreeMap<&'a s
                 "store URL {url:?}: parameter {pair:?} has no value"
             )));
         };
-        params.insert(key, value);
+        let key = decode(url, key)?;
+        if params.insert(key.clone(), decode(url, value)?).is_some() {
+            return Err(Error::invalid(format!(
+                "store URL {url:?}: parameter {key:?} is given more than once"
+            )));
+        }
     }
-    Ok((location, params))
+    Ok((decode(url, location)?, params))
 }
 
-fn reject_unknown(url: &str, params: BTreeMap<&str, &str>) -> Result<()> {
+fn decode(url: &str, text: &str) -> Result<String> {
+    percent_decode_str(text)
+        .decode_utf8()
+        .map(|decoded| decoded.into_owned())
+        .map_err(|_| {
+            Error::invalid(format!(
+                "store URL {url:?}: {text:?} decodes to bytes that are not UTF-8"
+            ))
+        })
+}
+
+fn reject_unknown(url: &str, params: BTreeMap<String, String>, known: &str) -> Result<()> {
     match params.keys().next() {
         Some(key) => Err(Error::invalid(format!(
-            "store URL {url:?}: unknown parameter {key:?}"
+            "store URL {url:?}: unknown parameter {key:?} (known: {known}; write a `?` in a path as %3F)"
         ))),
         None => Ok(()),
     }
 }
+
+/// What [`split_params`] decodes: `%` and `?` must be escaped in a displayed path.
+const PATH_ESCAPES: &AsciiSet = &CONTROLS.add(b'%').add(b'?');
 
 impl fmt::Display for StoreUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let durability = |d: &Durability| match d {
             Durability::Sync => "?durability=sync",
             _ => "",
+        };
+        let path = |p: &std::path::Path| {
+            utf8_percent_encode(&p.to_string_lossy(), PATH_ESCAPES).to_string()
         };
         match self {
             StoreUrl::Memory { capacity: None } => f.write_str("memory://"),
@@ -170,33 +201,75 @@ impl fmt::Display for StoreUrl {
             StoreUrl::Sqlite {
                 path: Some(p),
                 durability: d,
-            } => {
-                write!(f, "sqlite://{}{}", p.display(), durability(d))
-            }
+            } => write!(f, "sqlite://{}{}", path(p), durability(d)),
             StoreUrl::Jsonl {
-                path,
+                path: p,
                 durability: d,
-            } => {
-                write!(f, "jsonl://{}{}", path.display(), durability(d))
-            }
+            } => write!(f, "jsonl://{}{}", path(p), durability(d)),
             StoreUrl::Redis { url } => f.write_str(&redact_password(url)),
         }
     }
 }
 
-/// The URL with any password replaced, for messages and logs.
+/// Like the derived `Debug`, with the Redis password hidden.
+impl fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreUrl::Memory { capacity } => f
+                .debug_struct("Memory")
+                .field("capacity", capacity)
+                .finish(),
+            StoreUrl::Sqlite { path, durability } => f
+                .debug_struct("Sqlite")
+                .field("path", path)
+                .field("durability", durability)
+                .finish(),
+            StoreUrl::Jsonl { path, durability } => f
+                .debug_struct("Jsonl")
+                .field("path", path)
+                .field("durability", durability)
+                .finish(),
+            StoreUrl::Redis { url } => f
+                .debug_struct("Redis")
+                .field("url", &redact_password(url))
+                .finish(),
+        }
+    }
+}
+
+/// The URL with any password replaced, for messages and logs. Errs on the side of
+/// hiding: it works on the text, so it also covers URLs that do not parse (a password
+/// with a raw `/`, `?` or `@`), at the price of hiding a little more in rare cases.
 fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) if userinfo.contains(':') => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}{tail}")
+    // The user info runs to the last `@`; a `user:password` keeps only the user.
+    let rest = match rest.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => rest.to_owned(),
+        },
+        None => rest.to_owned(),
+    };
+    // `redis+unix:///path?pass=..` carries the password as a parameter.
+    let rest = match rest.split_once('?') {
+        Some((path, query)) => {
+            let pairs: Vec<&str> = query
+                .split('&')
+                .map(|pair| {
+                    if pair.starts_with("pass=") {
+                        "pass=***"
+                    } else {
+                        pair
+                    }
+                })
+                .collect();
+            format!("{path}?{}", pairs.join("&"))
         }
-        _ => url.to_owned(),
-    }
+        None => rest,
+    };
+    format!("{scheme}://{rest}")
 }
 
 #[cfg(not(all(
@@ -276,7 +349,7 @@ mod tests {
                 },
             ),
             (
-                "sqlite:///abs/t.db?durability=sync",
+                "SQLite:///abs/t.db?durability=sync",
                 StoreUrl::Sqlite {
                     path: Some("/abs/t.db".into()),
                     durability: Durability::Sync,
@@ -322,9 +395,116 @@ mod tests {
     }
 
     #[test]
-    fn display_hides_passwords() {
+    fn display_and_debug_hide_passwords() {
         let url: StoreUrl = "redis://user:secret@host:6379/0".parse().unwrap();
         assert_eq!(url.to_string(), "redis://user:***@host:6379/0");
-        assert!(!format!("{url}").contains("secret"));
+        for text in [
+            "redis://user:secret@host:6379/0",
+            "redis://:secret@host",
+            "rediss://user:sec/ret@host:6380/0?prefix=a",
+            "redis://user:sec?ret@host",
+            "redis://user:sec@ret@host/0",
+            "redis+unix:///run/redis.sock?db=1&pass=secret",
+            "unix:///run/redis.sock?pass=secret&db=1",
+        ] {
+            let url: StoreUrl = text.parse().unwrap();
+            for shown in [url.to_string(), format!("{url:?}")] {
+                assert!(!shown.contains("secret"), "{text} shown as {shown}");
+                assert!(!shown.contains("sec"), "{text} shown as {shown}");
+            }
+        }
+        let error = crate::open("redis://u:secret@127.0.0.1:1/0?colour=blue")
+            .map(drop)
+            .unwrap_err();
+        assert!(!error.to_string().contains("secret"), "{error}");
+    }
+
+    #[test]
+    fn paths_are_percent_decoded_and_display_round_trips() {
+        let url: StoreUrl = "jsonl://dir%3Fx/a%25b%20c.jsonl?durability=sync"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            url,
+            StoreUrl::Jsonl {
+                path: "dir?x/a%b c.jsonl".into(),
+                durability: Durability::Sync,
+            }
+        );
+        assert_eq!(url.to_string().parse::<StoreUrl>().unwrap(), url);
+        // A `%` not followed by two hex digits is kept as it is.
+        let url: StoreUrl = "sqlite://100%.db".parse().unwrap();
+        assert_eq!(
+            url,
+            StoreUrl::Sqlite {
+                path: Some("100%.db".into()),
+                durability: Durability::Flush
+            }
+        );
+        for path in [
+            "a?b.db",
+            "50%.db",
+            "%41.db",
+            "/abs/with space/t.db",
+            ":memory:",
+            "C:\\data\\t.db",
+            "C:/data/t.db",
+            "ünï/çødé.db",
+            "q?durability=sync",
+        ] {
+            for url in [
+                StoreUrl::Sqlite {
+                    path: Some(path.into()),
+                    durability: Durability::Flush,
+                },
+                StoreUrl::Jsonl {
+                    path: path.into(),
+                    durability: Durability::Sync,
+                },
+            ] {
+                let text = url.to_string();
+                assert_eq!(text.parse::<StoreUrl>().unwrap(), url, "{path} as {text}");
+            }
+        }
+        assert!(matches!(
+            "sqlite://%FF.db".parse::<StoreUrl>(),
+            Err(Error::InvalidInput { .. })
+        ));
+    }
+
+    #[test]
+    fn windows_and_relative_paths_are_taken_verbatim() {
+        for (text, path) in [
+            ("sqlite://C:\\data\\t.db", "C:\\data\\t.db"),
+            ("sqlite://C:/data/t.db", "C:/data/t.db"),
+            ("sqlite://./t.db", "./t.db"),
+            ("sqlite://../up/t.db", "../up/t.db"),
+            ("sqlite://t.db", "t.db"),
+            ("sqlite:///abs/t.db", "/abs/t.db"),
+        ] {
+            let url: StoreUrl = text.parse().unwrap();
+            assert_eq!(
+                url,
+                StoreUrl::Sqlite {
+                    path: Some(path.into()),
+                    durability: Durability::Flush
+                },
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn repeated_parameters_are_rejected() {
+        for bad in [
+            "memory://?capacity=1&capacity=2",
+            "jsonl://t.jsonl?durability=sync&durability=flush",
+        ] {
+            let error = bad.parse::<StoreUrl>().unwrap_err();
+            assert!(
+                error.to_string().contains("more than once"),
+                "{bad}: {error}"
+            );
+        }
     }
 }

@@ -21,6 +21,9 @@ fn memory_urls_open_working_stores() {
         trace_store::open("memory://?capacity=0"),
         Err(Error::InvalidInput { .. })
     ));
+    // A huge bound is a bound, not an allocation.
+    let huge = trace_store::open(&format!("memory://?capacity={}", usize::MAX)).expect("open");
+    huge.save(&Trace::new("a")).expect("save");
 }
 
 #[test]

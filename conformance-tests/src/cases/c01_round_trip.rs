@@ -1,9 +1,11 @@
 //! C1: `load(save(t)?)? == t`, exactly, for any valid trace.
 
-use serde_json::json;
-use trace_store_core::{Step, StepKind, Timestamp, Trace, TraceFilter, TraceStore, TraceSummary};
+use serde_json::{Value, json};
+use trace_store_core::{
+    MAX_JSON_DEPTH, Step, StepKind, Timestamp, Trace, TraceFilter, TraceStore, TraceSummary,
+};
 
-use crate::fixtures::{at, everything, ids, odd_run_ids, ok, trace};
+use crate::fixtures::{assert_invalid, at, everything, ids, odd_run_ids, ok, trace};
 
 fn assert_round_trip(store: &dyn TraceStore, trace: &Trace) {
     let returned = ok(store.save(trace), "save");
@@ -122,4 +124,53 @@ pub fn c1_timestamp_extremes(store: &dyn TraceStore) {
         .with_since(at(1))
         .with_until(Timestamp::MAX.saturating_add_micros(-1));
     assert_eq!(ids(&ok(store.query(&between), "query")), ["t5", "t4"]);
+}
+
+/// A JSON value `depth` arrays and objects deep.
+fn nested(depth: usize) -> Value {
+    (0..depth).fold(json!("leaf"), |inner, i| {
+        if i % 2 == 0 {
+            json!([inner, i])
+        } else {
+            json!({ "k": inner })
+        }
+    })
+}
+
+/// Values nested [`MAX_JSON_DEPTH`] deep round trip wherever a trace holds JSON; one
+/// level deeper is `InvalidInput` on save, never a trace that is stored but cannot be
+/// read back.
+pub fn c1_deeply_nested_json(store: &dyn TraceStore) {
+    let deepest = nested(MAX_JSON_DEPTH);
+    let t = Trace::new("deep")
+        .with_created_at(at(1))
+        .with_metadata("deep", deepest.clone())
+        .with_step(
+            Step::llm_call("m")
+                .with_input(deepest.clone())
+                .with_output(deepest.clone())
+                .with_attribute("deep", deepest.clone()),
+        );
+    assert_round_trip(store, &t);
+    let hits = ok(
+        store.query(&TraceFilter::new().with_metadata("deep", deepest)),
+        "query by a deeply nested value",
+    );
+    assert_eq!(ids(&hits), ["deep"]);
+
+    let too_deep = nested(MAX_JSON_DEPTH + 1);
+    let rejected = [
+        trace("too-deep", 2, 1).with_metadata("deep", too_deep.clone()),
+        trace("too-deep", 2, 0).with_step(Step::llm_call("m").with_output(too_deep.clone())),
+        trace("too-deep", 2, 0).with_step(Step::llm_call("m").with_attribute("a", too_deep)),
+    ];
+    for t in &rejected {
+        assert_invalid(store.save(t), "save of JSON nested too deep");
+        assert_invalid(store.save_many(std::slice::from_ref(t)), "save_many of it");
+    }
+    assert_eq!(
+        ids(&ok(store.list(10, 0), "list")),
+        ["deep"],
+        "nothing else written"
+    );
 }

@@ -1,8 +1,8 @@
 //! C3: newest first by `(created_at DESC, run_id DESC)`.
 
-use trace_store_core::{TraceFilter, TraceStore};
+use trace_store_core::{Timestamp, Trace, TraceFilter, TraceStore};
 
-use crate::fixtures::{ids, ok, trace};
+use crate::fixtures::{at, ids, ok, trace};
 
 /// Traces saved in any order list newest first.
 pub fn c3_newest_first(store: &dyn TraceStore) {
@@ -56,4 +56,53 @@ pub fn c3_query_keeps_order(store: &dyn TraceStore) {
         .map(|s| s.run_id.as_str())
         .collect();
     assert_eq!(ids(&ok(store.query(&filter), "query")), expected);
+}
+
+/// Order and time ranges are exact to the microsecond over the whole range of
+/// timestamps, where an `f64` of microseconds (a Redis score, a JavaScript number) is
+/// not: there, neighbours one microsecond apart must not fall back to the run_id order.
+pub fn c3_order_exact_to_the_microsecond(store: &dyn TraceStore) {
+    let micros = |t: Timestamp, delta: i64| t.saturating_add_micros(delta);
+    // Each pair is one microsecond apart, the later one with the smaller run_id, so a
+    // store that loses the microsecond lists the pair the wrong way round.
+    let pairs = [
+        (Timestamp::MAX, "a-max", micros(Timestamp::MAX, -1), "z-max"),
+        (at(1), "a-now", at(0), "z-now"),
+        (
+            micros(Timestamp::UNIX_EPOCH, 1),
+            "a-epoch",
+            Timestamp::UNIX_EPOCH,
+            "z-epoch",
+        ),
+        (micros(Timestamp::MIN, 1), "a-min", Timestamp::MIN, "z-min"),
+    ];
+    for (later, later_id, earlier, earlier_id) in pairs {
+        ok(
+            store.save(&Trace::new(later_id).with_created_at(later)),
+            "save",
+        );
+        ok(
+            store.save(&Trace::new(earlier_id).with_created_at(earlier)),
+            "save",
+        );
+    }
+    let expected = [
+        "a-max", "z-max", "a-now", "z-now", "a-epoch", "z-epoch", "a-min", "z-min",
+    ];
+    assert_eq!(ids(&ok(store.list(100, 0), "list")), expected);
+    for (later, later_id, earlier, earlier_id) in pairs {
+        let only = |filter: TraceFilter| ids(&ok(store.query(&filter), "query")).join(",");
+        assert_eq!(
+            only(TraceFilter::new().with_since(later).with_until(later)),
+            later_id
+        );
+        assert_eq!(
+            only(TraceFilter::new().with_since(earlier).with_until(earlier)),
+            earlier_id
+        );
+        assert_eq!(
+            only(TraceFilter::new().with_since(earlier).with_until(later)),
+            format!("{later_id},{earlier_id}")
+        );
+    }
 }

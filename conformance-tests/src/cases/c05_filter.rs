@@ -33,6 +33,49 @@ pub fn c5_metadata_numbers_by_value(store: &dyn TraceStore) {
     assert!(hits(store, "n", json!(2)).is_empty());
 }
 
+/// Number equality at the edges of integer and float representations: `-0.0 == 0`,
+/// 2^53 vs 2^53 + 1, 2^63 as a float vs as an integer, `i64::MIN`, `u64::MAX`, 1e300.
+pub fn c5_metadata_number_edges(store: &dyn TraceStore) {
+    let two_63 = 9_223_372_036_854_775_808.0_f64;
+    let stored = [
+        ("zero", json!(0)),
+        ("two53", json!(9_007_199_254_740_992_u64)),
+        ("two53+1", json!(9_007_199_254_740_993_u64)),
+        ("two63", json!(9_223_372_036_854_775_808_u64)),
+        ("i64min", json!(i64::MIN)),
+        ("u64max", json!(u64::MAX)),
+        ("huge", json!(1e300)),
+        ("tiny", json!(5e-324)),
+    ];
+    for (i, (run_id, value)) in stored.iter().enumerate() {
+        ok(
+            store.save(&with_meta(run_id, i as i64, "n", value.clone())),
+            "save",
+        );
+    }
+    let cases = [
+        (json!(-0.0), "zero"),
+        (json!(0.0), "zero"),
+        (json!(9_007_199_254_740_992.0), "two53"),
+        (json!(9_007_199_254_740_993_u64), "two53+1"),
+        (json!(two_63), "two63"),
+        (json!(-two_63), "i64min"),
+        (json!(u64::MAX), "u64max"),
+        (json!(1e300), "huge"),
+        (json!(5e-324), "tiny"),
+    ];
+    for (filter, run_id) in cases {
+        assert_eq!(
+            hits(store, "n", filter.clone()),
+            [run_id],
+            "filter {filter}"
+        );
+    }
+    // 2^64 is one more than u64::MAX: a different number.
+    assert!(hits(store, "n", json!(18_446_744_073_709_551_616.0)).is_empty());
+    assert!(hits(store, "n", json!(1e299)).is_empty());
+}
+
 /// A string never equals a number, nor a boolean a number.
 pub fn c5_metadata_types_differ(store: &dyn TraceStore) {
     ok(store.save(&with_meta("str", 1, "v", json!("1"))), "save");
