@@ -1,11 +1,14 @@
 //! The connections of a store: one writer, a few readers, the checkpoint thread's, and
 //! the checks that keep a write from going to a file that is no longer there.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 use trace_store_core::{Durability, Error, Result};
 
@@ -34,16 +37,26 @@ impl Connections {
         options: &SqliteOptions,
         location: &str,
     ) -> Result<Connections> {
+        let path = &*not_a_uri(path);
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        // Whether someone else's write-ahead log lies beside the file: see below.
+        let foreign_log = log_path(path).exists();
         let mut writer = connect(path, flags, options, location)?;
         // Before anything can change the file, not even its journal mode.
-        schema::check_before_writing(&writer, location)?;
+        if let Err(refused) = schema::check_before_writing(&writer, location) {
+            // Closing the last connection would copy a log that was already there
+            // into the file and delete it: a refused file must keep its bytes. (A log
+            // SQLite created itself, for a database in WAL mode, holds nothing, and is
+            // better removed.)
+            if foreign_log {
+                let _ = writer.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
+            }
+            return Err(refused);
+        }
         let map = |e| error::map(location, "configuring the writer connection", e);
-        let mode: String = writer
-            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-            .map_err(map)?;
+        let mode = switch_to_wal(&writer, busy_timeout(options)).map_err(map)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(Error::backend(
                 "sqlite",
@@ -89,16 +102,17 @@ impl Connections {
             })
             .collect::<Result<Box<[_]>>>()?;
         let writer = Arc::new(Mutex::new(writer));
-        let checkpointer = Checkpointer::start(
-            connect(path, flags, options, location)?,
-            Arc::downgrade(&writer),
-        )
-        .map_err(|e| {
-            Error::backend(
-                "sqlite",
-                format!("{location}: cannot start the checkpoint thread: {e}"),
-            )
-        })?;
+        let checkpoints = connect(path, flags, options, location)?;
+        checkpoints
+            .busy_timeout(checkpoint::LOCK_WAIT)
+            .map_err(|e| error::map(location, "configuring the checkpoint connection", e))?;
+        let checkpointer =
+            Checkpointer::start(checkpoints, Arc::downgrade(&writer)).map_err(|e| {
+                Error::backend(
+                    "sqlite",
+                    format!("{location}: cannot start the checkpoint thread: {e}"),
+                )
+            })?;
         let absolute = std::fs::canonicalize(path).map_err(|e| file_gone(location, &e))?;
         let identity = FileIdentity::of(&absolute).map_err(|e| file_gone(location, &e))?;
         Ok(Connections {
@@ -246,8 +260,52 @@ fn connect(
     Ok(conn)
 }
 
+/// `path`, spelled so that SQLite takes it for a file name: the bundled SQLite reads a
+/// name that starts with "file:" as a URI (where "file:x.db?mode=memory" is no file at
+/// all), but "./file:..." as a path.
+fn not_a_uri(path: &Path) -> Cow<'_, Path> {
+    if path.as_os_str().as_encoded_bytes().starts_with(b"file:") {
+        Cow::Owned(Path::new(".").join(path))
+    } else {
+        Cow::Borrowed(path)
+    }
+}
+
+/// Sets `journal_mode = WAL` and returns the mode the database is in.
+///
+/// On a database already in WAL mode this takes no lock. Switching a new file needs
+/// an exclusive lock, and when several connections switch the same new file at once,
+/// SQLite refuses all but one of them at once, without waiting (its busy handler would
+/// deadlock there): those retry until the busy timeout.
+fn switch_to_wal(conn: &Connection, timeout: Duration) -> rusqlite::Result<String> {
+    let start = Instant::now();
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)) {
+            Err(e) if error::is_busy(&e) && start.elapsed() < timeout => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            mode => return mode,
+        }
+    }
+}
+
+/// The write-ahead log of the database at `path`.
+fn log_path(path: &Path) -> PathBuf {
+    let mut log = path.as_os_str().to_owned();
+    log.push("-wal");
+    log.into()
+}
+
+/// The busy timeout to give SQLite. It counts in i32 milliseconds (rusqlite panics
+/// past that): anything longer is as good as forever.
+fn busy_timeout(options: &SqliteOptions) -> Duration {
+    options
+        .busy_timeout
+        .min(Duration::from_millis(i32::MAX as u64))
+}
+
 fn configure(conn: &Connection, options: &SqliteOptions, location: &str) -> Result<()> {
-    conn.busy_timeout(options.busy_timeout)
+    conn.busy_timeout(busy_timeout(options))
         .map_err(|e| error::map(location, "setting the busy timeout", e))?;
     // Query shapes vary with the filter's criteria; keep the common ones prepared.
     conn.set_prepared_statement_cache_capacity(64);

@@ -106,3 +106,11 @@ pub(crate) fn bad_column(
 pub(crate) fn is_integer_overflow(error: &rusqlite::Error) -> bool {
     matches!(error, rusqlite::Error::SqliteFailure(_, Some(message)) if message.contains("integer overflow"))
 }
+
+/// True for SQLite's "database is locked" (`SQLITE_BUSY`, `SQLITE_LOCKED`).
+pub(crate) fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}

@@ -71,7 +71,7 @@ impl SqliteStore {
     /// A file that is not a trace-store database (another application's SQLite
     /// database, or not SQLite at all) is refused and left untouched; a database from a
     /// newer trace-store is [`Error::UnsupportedVersion`]; one from an older version is
-    /// migrated.
+    /// migrated. `path` is always a file path, never an SQLite URI (`file:...`).
     ///
     /// ```
     /// use trace_store_core::{Trace, TraceStore};
@@ -289,6 +289,10 @@ impl TraceStore for SqliteStore {
         // Bad input is reported before anything is written; the one transaction makes
         // the rest all or nothing.
         traces.iter().try_for_each(Trace::validate)?;
+        if traces.is_empty() {
+            // Nothing to write: no reason to wait for the write lock.
+            return Ok(Vec::new());
+        }
         let count = traces.len() as u64;
         let action = || format!("saving {count} traces");
         if traces.len() < PIPELINE_MIN_TRACES {

@@ -24,7 +24,8 @@ pub struct SqliteOptions {
     /// [`Durability::Sync`] (`synchronous = FULL`) also survives power loss.
     pub durability: Durability,
     /// How long a write waits for another process's write lock before it fails with
-    /// [`Error::Backend`](trace_store_core::Error::Backend). Default 5 s.
+    /// [`Error::Backend`](trace_store_core::Error::Backend). Default 5 s; anything
+    /// past SQLite's longest wait (`i32::MAX` ms, about 24.8 days) waits that long.
     pub busy_timeout: Duration,
     /// Connections that serve `load`, `list`, `query`, `count` and `stats`, beside the
     /// one writer connection; in WAL mode they never wait for a writer. Default 4; 0

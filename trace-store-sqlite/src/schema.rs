@@ -4,6 +4,8 @@
 //! [`APPLICATION_ID`] and `PRAGMA user_version` the schema version. A file is inspected
 //! read-only before anything is written, so a foreign SQLite database, a file that is
 //! not SQLite at all, or a database from a newer trace-store is refused unchanged.
+//! (Except by SQLite itself: a read rolls back a transaction left in a hot rollback
+//! journal by a program that died, which that program would do on its next start.)
 
 use rusqlite::{Connection, TransactionBehavior};
 use trace_store_core::{Error, Result};
@@ -89,9 +91,22 @@ struct Identity {
     objects: Vec<String>,
 }
 
+impl Identity {
+    /// A trace-store database at this library's schema version: nothing to do.
+    fn is_current(&self) -> bool {
+        self.application_id == APPLICATION_ID && self.user_version == SCHEMA_VERSION
+    }
+}
+
+/// Reads the header and catalogue. Run it inside a transaction: they must come from one
+/// snapshot, or a database another process creates meanwhile can look half made (no
+/// `application_id` yet, but tables) and be refused as foreign.
 fn identify(conn: &Connection) -> rusqlite::Result<Identity> {
     let application_id = conn.query_row("PRAGMA application_id", [], |row| row.get(0))?;
-    let user_version = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    // A signed 32-bit integer in the header; a negative one is nobody's schema version
+    // this library knows, like a newer one.
+    let user_version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let user_version = u32::try_from(user_version).unwrap_or(u32::MAX);
     let mut stmt = conn
         .prepare("SELECT name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name")?;
     let objects = stmt
@@ -150,15 +165,31 @@ fn check(identity: &Identity, location: &str) -> Result<()> {
 /// Inspects the database read-only and refuses it if it is not one this library may
 /// write to. Must run before anything changes the file (even `journal_mode`).
 pub(crate) fn check_before_writing(conn: &Connection, location: &str) -> Result<()> {
-    let identity =
-        identify(conn).map_err(|e| error::map(location, "reading the database header", e))?;
-    check(&identity, location)
+    read_identity(conn, location).map(|_| ())
+}
+
+/// [`identify`] in a read transaction, then [`check`].
+fn read_identity(conn: &Connection, location: &str) -> Result<Identity> {
+    let read = || -> rusqlite::Result<Identity> {
+        // Deferred: reads only, takes no write lock. Dropping it ends it.
+        let tx = conn.unchecked_transaction()?;
+        identify(&tx)
+    };
+    let identity = read().map_err(|e| error::map(location, "reading the database header", e))?;
+    check(&identity, location)?;
+    Ok(identity)
 }
 
 /// Brings the schema to [`SCHEMA_VERSION`], one migration per version, in one
 /// `BEGIN IMMEDIATE` transaction; another process opening the same new file at the same
 /// time waits for it and then finds the work done.
+///
+/// A database already at [`SCHEMA_VERSION`] is only read: opening a store must not
+/// wait for (or fail behind) another process's long write transaction.
 pub(crate) fn migrate(conn: &mut Connection, location: &str) -> Result<()> {
+    if read_identity(conn, location)?.is_current() {
+        return Ok(());
+    }
     let map = |e| error::map(location, "creating or migrating the schema", e);
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -166,10 +197,17 @@ pub(crate) fn migrate(conn: &mut Connection, location: &str) -> Result<()> {
     // Look again inside the transaction: another process may have got here first.
     let identity = identify(&tx).map_err(map)?;
     check(&identity, location)?;
-    if identity.user_version == SCHEMA_VERSION {
+    if identity.is_current() {
         return Ok(());
     }
-    for migration in &MIGRATIONS[identity.user_version as usize..] {
+    // An empty database without our mark starts from nothing, whatever its
+    // user_version says.
+    let from = if identity.application_id == APPLICATION_ID {
+        identity.user_version as usize
+    } else {
+        0
+    };
+    for migration in MIGRATIONS.get(from..).unwrap_or_default() {
         tx.execute_batch(migration).map_err(map)?;
     }
     // PRAGMA values cannot be bound parameters; both are integers this crate controls.

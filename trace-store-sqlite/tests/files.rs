@@ -28,21 +28,43 @@ fn pragma<T: rusqlite::types::FromSql>(conn: &Connection, name: &str) -> T {
         .expect("pragma")
 }
 
-/// Opening `path` fails with an error that names it, and the file keeps its bytes.
+/// Opening `path` fails with an error that names it, and the file and its
+/// write-ahead log, if it has one, keep their bytes.
 fn assert_refused_unchanged(path: &Path) -> Error {
-    let before = std::fs::read(path).expect("read before");
-    let error = SqliteStore::open(path).expect_err("a foreign file must be refused");
+    let error = assert_unchanged_by_open(path);
     assert!(
         error.to_string().contains(&path.display().to_string()),
         "the error names the file: {error}"
     );
+    error
+}
+
+/// Opening `path` fails, and the file and its write-ahead log keep their bytes.
+fn assert_unchanged_by_open(path: &Path) -> Error {
+    let before = std::fs::read(path).expect("read before");
+    let log_before = std::fs::read(wal(path)).ok();
+    let error = SqliteStore::open(path).expect_err("the file must be refused");
     assert_eq!(
         std::fs::read(path).expect("read after"),
         before,
         "the file was modified"
     );
-    assert!(!wal(path).exists(), "a write-ahead log was created");
+    assert_eq!(
+        std::fs::read(wal(path)).ok(),
+        log_before,
+        "the write-ahead log was created, changed or removed"
+    );
     error
+}
+
+/// A connection whose close leaves its write-ahead log as it is, as a process that
+/// was killed (or another program) can leave it.
+fn leave_log_behind(conn: Connection) {
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )
+    .expect("no checkpoint on close");
 }
 
 #[test]
@@ -111,6 +133,85 @@ fn another_applications_sqlite_database_is_refused_unchanged() {
         assert_refused_unchanged(&marked),
         Error::InvalidInput { .. }
     ));
+
+    // user_version is a signed 32-bit integer; any value is someone else's.
+    let negative = dir.path().join("negative.db");
+    let conn = Connection::open(&negative).expect("raw open");
+    conn.execute_batch("PRAGMA user_version = -1; CREATE TABLE t (x);")
+        .expect("mark");
+    drop(conn);
+    let error = assert_refused_unchanged(&negative);
+    assert!(
+        matches!(&error, Error::InvalidInput { message } if message.contains("not a trace-store database")),
+        "{error}"
+    );
+}
+
+/// A refused database whose last writes are still in its write-ahead log: closing
+/// the connection that looked at it must not copy them into the file (SQLite does
+/// that when the last connection closes).
+#[test]
+fn a_refused_database_keeps_its_write_ahead_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let foreign = dir.path().join("notes.db");
+    let conn = Connection::open(&foreign).expect("raw open");
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
+         CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('keep me');",
+    )
+    .expect("create");
+    leave_log_behind(conn);
+    assert!(wal(&foreign).exists());
+    assert!(matches!(
+        assert_refused_unchanged(&foreign),
+        Error::InvalidInput { .. }
+    ));
+
+    // A database of a newer trace-store, whose writer was killed.
+    let newer = db(&dir);
+    SqliteStore::open(&newer)
+        .expect("open")
+        .close()
+        .expect("close");
+    let conn = Connection::open(&newer).expect("raw open");
+    conn.execute_batch(&format!(
+        "PRAGMA wal_autocheckpoint = 0; PRAGMA user_version = {};",
+        SCHEMA_VERSION + 1
+    ))
+    .expect("bump the version");
+    leave_log_behind(conn);
+    assert!(matches!(
+        assert_unchanged_by_open(&newer),
+        Error::UnsupportedVersion { .. }
+    ));
+}
+
+/// Stores that create the same new file at the same moment (workers started
+/// together) all open it: none takes the half-created database for someone else's,
+/// and none gives up when SQLite refuses a lock without waiting. Threads stand in for
+/// processes: each store has connections of its own.
+#[test]
+fn stores_created_on_one_new_file_at_once_all_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for round in 0..100 {
+        let path = dir.path().join(format!("new-{round}.db"));
+        let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let openers: Vec<_> = (0..4)
+            .map(|_| {
+                let (path, start) = (path.clone(), std::sync::Arc::clone(&start));
+                std::thread::spawn(move || {
+                    start.wait();
+                    SqliteStore::open(&path).map(|store| store.close())
+                })
+            })
+            .collect();
+        for opener in openers {
+            match opener.join().expect("opener") {
+                Ok(closed) => closed.expect("close"),
+                Err(error) => panic!("round {round}: {error}"),
+            }
+        }
+    }
 }
 
 #[test]
@@ -165,6 +266,20 @@ fn trace_with_same_time(store: &SqliteStore, run_id: &str) -> Trace {
     expected
 }
 
+/// An empty SQLite database is taken over whatever its `user_version` says: it gets
+/// every table, not only those of the versions after it.
+#[test]
+fn an_empty_database_with_a_user_version_becomes_a_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conn = Connection::open(db(&dir)).expect("raw open");
+    conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
+        .expect("set user_version");
+    drop(conn);
+    let store = SqliteStore::open(db(&dir)).expect("open");
+    store.save(&trace("a")).expect("save");
+    assert_eq!(store.list(10, 0).expect("list").len(), 1);
+}
+
 #[test]
 fn an_unreachable_path_is_a_backend_error_naming_it() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -212,6 +327,60 @@ fn a_database_deleted_while_open_fails_writes_naming_it() {
     assert!(message.contains("deleted or moved"), "{message}");
 }
 
+/// Moved aside and replaced by another database (a restore, a rotation): writes fail
+/// rather than go to the file that is no longer at the path, and the new file is
+/// left alone.
+#[test]
+fn a_database_replaced_while_open_fails_writes_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(db(&dir)).expect("open");
+    store.save(&trace("a")).expect("save");
+    std::fs::rename(db(&dir), dir.path().join("old.db")).expect("move aside");
+    SqliteStore::open(db(&dir))
+        .expect("a new database at the path")
+        .close()
+        .expect("close");
+    let error = store
+        .save(&trace("b"))
+        .expect_err("saving into a moved file");
+    assert!(matches!(error, Error::Backend { .. }), "{error}");
+    assert!(error.to_string().contains("deleted or moved"), "{error}");
+    let replacement = SqliteStore::open(db(&dir)).expect("reopen the new file");
+    assert_eq!(replacement.count(&TraceFilter::new()).expect("count"), 0);
+}
+
+/// The checkpoint thread keeps the log bounded while the store stays open: after a
+/// batch that leaves more than 32 MiB in it, the next writes start the log over and
+/// trim its file (a second store on the file, saving meanwhile, is held back for the
+/// moment that takes, not refused).
+#[test]
+fn the_write_ahead_log_is_rewound_while_the_store_is_open() {
+    const LIMIT: u64 = 32 << 20;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(db(&dir)).expect("open");
+    let other = SqliteStore::open(db(&dir)).expect("open a second store");
+    let payload = serde_json::Value::from("x".repeat(40_000));
+    let big: Vec<Trace> = (0..1000)
+        .map(|i| {
+            trace(&format!("big-{i}")).with_step(Step::tool_call("t").with_input(payload.clone()))
+        })
+        .collect();
+    store.save_many(&big).expect("save_many");
+    let log_size = || std::fs::metadata(wal(&db(&dir))).map_or(0, |m| m.len());
+    assert!(log_size() > LIMIT, "the batch did not fill the log");
+    // Without the thread, the writer's own automatic checkpoint would rewind the log
+    // after some 600 rounds, when it reaches 64 MiB.
+    let mut i = 0;
+    while log_size() > LIMIT {
+        assert!(i < 300, "the log was not rewound: {} bytes", log_size());
+        other.save(&trace(&format!("small-{i}"))).expect("save");
+        store.save(&trace(&format!("small-{i}"))).expect("save");
+        i += 1;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(other.count(&TraceFilter::new()).expect("count"), 1000 + i);
+}
+
 #[test]
 fn close_and_drop_fold_the_write_ahead_log_into_the_database() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -252,6 +421,18 @@ fn sync_durability_opens_and_persists() {
     drop(store);
     let store = SqliteStore::open(db(&dir)).expect("reopen");
     assert_eq!(store.load("a").expect("load").run_id, "a");
+}
+
+/// A busy timeout past what SQLite can count is as good as forever, not a panic.
+#[test]
+fn a_huge_busy_timeout_is_accepted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = SqliteOptions::default().with_busy_timeout(std::time::Duration::MAX);
+    let store = SqliteStore::open_with(db(&dir), options.clone()).expect("open");
+    store.save(&trace("a")).expect("save");
+    assert_eq!(store.options(), &options);
+    let memory = SqliteStore::open_with(":memory:", options).expect("open :memory:");
+    memory.save(&trace("a")).expect("save");
 }
 
 #[test]

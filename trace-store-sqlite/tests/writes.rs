@@ -131,6 +131,12 @@ fn readers_do_not_wait_for_an_open_write_transaction() {
         assert!(matches!(error, Error::Backend { .. }), "{message}");
         assert!(message.contains(&path.display().to_string()), "{message}");
         assert!(message.contains("busy timeout"), "{message}");
+        assert!(
+            store
+                .save_many(&[])
+                .expect("an empty batch needs no lock")
+                .is_empty()
+        );
 
         raw.execute_batch("ROLLBACK").expect("rollback");
         store.save(&trace("c")).expect("save once the lock is free");

@@ -26,6 +26,13 @@ fn sqlite_file_urls_open_the_same_database() {
     assert_eq!(again.list(10, 0).expect("list").len(), 1);
 
     let synced = trace_store::open(&format!("{url}?durability=sync")).expect("open sync");
+    // The store's Debug shows its options: the parameter reached SQLite's settings.
+    let shown = format!("{synced:?}");
+    assert!(shown.contains("durability: Sync"), "{shown}");
+    assert!(
+        format!("{again:?}").contains("durability: Flush"),
+        "{again:?}"
+    );
     synced
         .save(&Trace::new("run-2"))
         .expect("save with durability=sync");
