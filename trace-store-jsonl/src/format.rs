@@ -64,6 +64,7 @@ pub(crate) fn push_save(trace: &Trace, out: &mut Vec<u8>) -> Result<Encoded> {
     let trace_start = out.len() - start;
     let body = trace.to_json_vec()?;
     out.extend_from_slice(&body);
+    let trace_len = body.len();
     out.extend_from_slice(b"}\n");
     Ok(Encoded {
         start: start as u64,
@@ -71,7 +72,7 @@ pub(crate) fn push_save(trace: &Trace, out: &mut Vec<u8>) -> Result<Encoded> {
         record: Record::Save {
             summary,
             trace_start: trace_start as u64,
-            trace_len: body.len() as u64,
+            trace_len: trace_len as u64,
         },
     })
 }
@@ -361,6 +362,10 @@ pub(crate) fn could_be_ours(bytes: &[u8]) -> bool {
 }
 
 /// One entry of `<file>.corrupt`: the bytes that were moved out, where they were, why.
+///
+/// The bytes go in `text` when they are UTF-8, else in `hex`; a run of zero bytes (what
+/// a crash leaves where an append's blocks never reached the disk) is only counted, as
+/// `"zeros": true` beside its `length`, instead of taking six bytes (`\u0000`) each.
 pub(crate) fn quarantine_entry(offset: u64, bytes: &[u8], reason: &str) -> Vec<u8> {
     #[derive(Serialize)]
     struct Entry<'a> {
@@ -368,19 +373,23 @@ pub(crate) fn quarantine_entry(offset: u64, bytes: &[u8], reason: &str) -> Vec<u
         length: usize,
         reason: &'a str,
         quarantined_at: Timestamp,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        zeros: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
         text: Option<&'a str>,
         #[serde(skip_serializing_if = "Option::is_none")]
         hex: Option<String>,
     }
-    let text = std::str::from_utf8(bytes).ok();
+    let zeros = !bytes.is_empty() && bytes.iter().all(|b| *b == 0);
+    let text = (!zeros).then(|| std::str::from_utf8(bytes).ok()).flatten();
     let entry = Entry {
         offset,
         length: bytes.len(),
         reason,
         quarantined_at: Timestamp::now(),
+        zeros,
         text,
-        hex: text.is_none().then(|| hex(bytes)),
+        hex: (!zeros && text.is_none()).then(|| hex(bytes)),
     };
     let mut line = serde_json::to_vec(&entry).unwrap_or_else(|_| {
         // Every member is a string or a number; this cannot fail, but never lose the bytes.
@@ -388,6 +397,30 @@ pub(crate) fn quarantine_entry(offset: u64, bytes: &[u8], reason: &str) -> Vec<u
     });
     line.push(b'\n');
     line
+}
+
+/// Which member of a save line's summary disagrees with its trace, if any.
+///
+/// `list` and `query` answer from the summary members and `load` from the trace, so a
+/// line edited by hand on one side only would give answers that contradict each other.
+/// Only members copied verbatim from the trace are compared: derived ones (totals) may
+/// be computed differently by another version of the library.
+pub(crate) fn summary_disagrees(summary: &TraceSummary, trace: &Trace) -> Option<&'static str> {
+    if summary.run_id != trace.run_id {
+        Some("run_id")
+    } else if summary.created_at != trace.created_at {
+        Some("created_at")
+    } else if summary.name != trace.name {
+        Some("name")
+    } else if summary.status != trace.status {
+        Some("status")
+    } else if summary.steps != trace.steps.len() {
+        Some("steps")
+    } else if summary.metadata != trace.metadata {
+        Some("metadata")
+    } else {
+        None
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -402,6 +435,7 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use trace_store_core::Step;
 
     fn sample(run_id: &str) -> Trace {
@@ -506,7 +540,36 @@ mod tests {
         let entry: Value = serde_json::from_slice(&quarantine_entry(7, b"a\0b", "r")).unwrap();
         assert_eq!(entry["text"], "a\u{0}b");
         assert_eq!(entry["offset"], 7);
+        assert_eq!(entry.get("zeros"), None);
         let entry: Value = serde_json::from_slice(&quarantine_entry(0, b"\xff\x00", "r")).unwrap();
         assert_eq!(entry["hex"], "ff00");
+        let line = quarantine_entry(3, &[0; 4096], "r");
+        assert!(
+            line.len() < 200,
+            "{} bytes for a block of zeros",
+            line.len()
+        );
+        let entry: Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(
+            (&entry["zeros"], &entry["length"]),
+            (&json!(true), &json!(4096))
+        );
+        assert_eq!((entry.get("text"), entry.get("hex")), (None, None));
+    }
+
+    #[test]
+    fn summaries_that_disagree_with_their_trace_are_named() {
+        let trace = sample("r1");
+        let summary = TraceSummary::from(&trace);
+        assert_eq!(summary_disagrees(&summary, &trace), None);
+        let moved = trace
+            .clone()
+            .with_created_at(Timestamp::from_micros(1).unwrap());
+        assert_eq!(summary_disagrees(&summary, &moved), Some("created_at"));
+        let relabelled = trace.clone().with_metadata("user", "someone else");
+        assert_eq!(summary_disagrees(&summary, &relabelled), Some("metadata"));
+        let mut renamed = trace;
+        renamed.run_id = "r2".to_owned();
+        assert_eq!(summary_disagrees(&summary, &renamed), Some("run_id"));
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use trace_store_core::{SummaryIndex, TraceFilter, TraceSummary};
+use trace_store_core::{SummaryIndex, TraceSummary};
 
 /// Where a live record is in the file.
 #[derive(Clone, Debug)]
@@ -35,8 +35,9 @@ impl Index {
         self.by_id.len()
     }
 
-    pub(crate) fn get(&self, run_id: &str) -> Option<&Loc> {
-        self.by_id.get(run_id)
+    /// Where the record of `run_id` is, and its summary.
+    pub(crate) fn get(&self, run_id: &str) -> Option<(&Loc, &TraceSummary)> {
+        Some((self.by_id.get(run_id)?, self.summaries.get(run_id)?))
     }
 
     pub(crate) fn contains(&self, run_id: &str) -> bool {
@@ -92,10 +93,10 @@ impl Index {
         }
     }
 
-    /// Calls `visit` on each summary `filter` selects, in list order, with the filter's
-    /// cursor, offset and limit applied.
-    pub(crate) fn for_each_match(&self, filter: &TraceFilter, visit: impl FnMut(&TraceSummary)) {
-        self.summaries.for_each_match(filter, visit);
+    /// The summaries of the live records, which answer `list`, `query`, `count` and
+    /// `stats`.
+    pub(crate) fn summaries(&self) -> &SummaryIndex {
+        &self.summaries
     }
 }
 
@@ -103,7 +104,7 @@ impl Index {
 mod tests {
     use super::*;
     use serde_json::{Value, json};
-    use trace_store_core::{Timestamp, Trace};
+    use trace_store_core::{Timestamp, Trace, TraceFilter};
 
     fn add(index: &mut Index, run_id: &str, micros: i64, user: Value) {
         let summary = TraceSummary::from(
@@ -121,9 +122,8 @@ mod tests {
     }
 
     fn ids(index: &Index, filter: &TraceFilter) -> Vec<String> {
-        let mut out = Vec::new();
-        index.for_each_match(filter, |s| out.push(s.run_id.clone()));
-        out
+        let page = index.summaries().query(filter).unwrap();
+        page.into_iter().map(|s| s.run_id).collect()
     }
 
     #[test]

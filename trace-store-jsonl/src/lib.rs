@@ -17,10 +17,11 @@ use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 pub use trace_store_core::Durability;
 use trace_store_core::{
-    Error, Result, Trace, TraceFilter, TraceStats, TraceStore, TraceSummary, validate_run_id,
+    Error, Result, SummaryIndex, Trace, TraceFilter, TraceStats, TraceStore, TraceSummary,
+    validate_run_id,
 };
 
-use crate::format::{push_save, push_tombstone};
+use crate::format::{push_save, push_tombstone, summary_disagrees};
 use crate::state::{OpenFile, State};
 use crate::sys::{io_error, read_exact_at, sync_dir};
 
@@ -160,6 +161,26 @@ pub struct JsonlStore {
     state: RwLock<State>,
 }
 
+/// Lines in the file at `path` (0 if there is none), read a piece at a time: the
+/// `.corrupt` file may be large.
+fn count_lines(path: &Path) -> std::io::Result<u64> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut buf = vec![0; 64 << 10];
+    let mut lines = 0;
+    loop {
+        match std::io::Read::read(&mut file, &mut buf) {
+            Ok(0) => return Ok(lines),
+            Ok(n) => lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 pub(crate) fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
@@ -259,11 +280,8 @@ impl JsonlStore {
     /// Live and dead records and bytes, and damaged lines moved to `<file>.corrupt`.
     pub fn health(&self) -> Result<Health> {
         self.refresh()?;
-        let quarantined_lines = match std::fs::read(&self.corrupt_path) {
-            Ok(bytes) => memchr::memchr_iter(b'\n', &bytes).count() as u64,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(io_error("cannot read", &self.corrupt_path, e)),
-        };
+        let quarantined_lines = count_lines(&self.corrupt_path)
+            .map_err(|e| io_error("cannot read", &self.corrupt_path, e))?;
         let state = self.state.read();
         Ok(Health {
             path: self.path.clone(),
@@ -280,12 +298,16 @@ impl JsonlStore {
         })
     }
 
-    /// Calls `visit` on each summary `filter` selects, in list order.
-    fn for_each_match(&self, filter: &TraceFilter, visit: impl FnMut(&TraceSummary)) -> Result<()> {
+    /// Answers from the summaries of the file as it is now. A contradictory filter is
+    /// refused before any I/O.
+    fn with_summaries<T>(
+        &self,
+        filter: &TraceFilter,
+        answer: impl FnOnce(&SummaryIndex) -> Result<T>,
+    ) -> Result<T> {
         filter.validate()?;
         self.refresh()?;
-        self.state.read().index.for_each_match(filter, visit);
-        Ok(())
+        answer(self.state.read().index.summaries())
     }
 
     fn write_batch(&self, batch: Vec<u8>, records: Vec<format::Encoded>) -> Result<()> {
@@ -316,13 +338,14 @@ impl TraceStore for JsonlStore {
 
     fn load(&self, run_id: &str) -> Result<Trace> {
         self.refresh()?;
-        let (file, offset, len) = {
+        let (file, offset, len, summary) = {
             let state = self.state.read();
-            let loc = state
+            let (loc, summary) = state
                 .index
                 .get(run_id)
                 .ok_or_else(|| Error::not_found(run_id))?;
-            (Arc::clone(&state.file), loc.trace_offset, loc.trace_len)
+            let file = Arc::clone(&state.file);
+            (file, loc.trace_offset, loc.trace_len, summary.clone())
         };
         // Outside the lock: bytes of an indexed record never change in the file the
         // handle has open, even if a compaction renames a new file over it meanwhile.
@@ -336,11 +359,12 @@ impl TraceStore for JsonlStore {
             )),
             other => other,
         })?;
-        if trace.run_id != run_id {
+        if let Some(member) = summary_disagrees(&summary, &trace) {
             return Err(Error::corrupt(format!(
-                "{} at byte offset {offset}: the line of {run_id:?} holds the trace {:?}",
+                "{} at byte offset {offset}: the line of {run_id:?} has a {member} member that \
+                 disagrees with its trace (edited by hand?); list and query answer from the \
+                 former, load from the latter; fix the line or save the trace again",
                 self.path.display(),
-                trace.run_id
             )));
         }
         Ok(trace)
@@ -351,9 +375,7 @@ impl TraceStore for JsonlStore {
     }
 
     fn query(&self, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
-        let mut page = Vec::new();
-        self.for_each_match(filter, |summary| page.push(summary.clone()))?;
-        Ok(page)
+        self.with_summaries(filter, |summaries| summaries.query(filter))
     }
 
     fn delete(&self, run_id: &str) -> Result<bool> {
@@ -390,14 +412,10 @@ impl TraceStore for JsonlStore {
     }
 
     fn count(&self, filter: &TraceFilter) -> Result<u64> {
-        let mut count = 0;
-        self.for_each_match(filter, |_| count += 1)?;
-        Ok(count)
+        self.with_summaries(filter, |summaries| summaries.count(filter))
     }
 
     fn stats(&self, filter: &TraceFilter) -> Result<TraceStats> {
-        let mut stats = TraceStats::default();
-        self.for_each_match(filter, |summary| stats.add(summary))?;
-        Ok(stats)
+        self.with_summaries(filter, |summaries| summaries.stats(filter))
     }
 }

@@ -14,6 +14,10 @@ use crate::sys::{io_error, read_at};
 const CHUNK: usize = 1 << 20;
 /// Least bytes read per call, so a read past the expected end sees the end quickly.
 const MIN_CHUNK: usize = 16 << 10;
+/// A file whose first this many bytes hold no record and do not start like one is
+/// refused without reading further (a large database or binary file opened by mistake
+/// would otherwise be read into memory whole before being refused).
+const OWNERSHIP_PROBE: u64 = 1 << 20;
 
 /// Bytes that are not a record, and where they were.
 #[derive(Clone, Debug)]
@@ -84,6 +88,8 @@ pub(crate) fn scan(
     // File offset of buf[0], and how much of buf is known to hold no newline.
     let mut buf_offset = from;
     let mut searched = 0;
+    // Whether the ownership of the file was checked early (a scan of a tail never does).
+    let mut probed = !whole;
     loop {
         let remaining = expected_len.saturating_sub(buf_offset + buf.len() as u64);
         let want = (remaining as usize).clamp(MIN_CHUNK, CHUNK);
@@ -110,26 +116,26 @@ pub(crate) fn scan(
         buf.drain(..line_start);
         buf_offset += line_start as u64;
         searched = buf.len();
+        if !probed && buf_offset + buf.len() as u64 >= OWNERSHIP_PROBE {
+            // Once: the pieces checked only grow, and a check reads them whole.
+            probed = true;
+            if !lines.index.native {
+                let reason = "no trace-store line starts here";
+                lines.refuse_if_foreign((buf_offset, &buf, reason), Some(OWNERSHIP_PROBE))?;
+            }
+        }
     }
     let end = buf_offset;
     let observed = end + buf.len() as u64;
+    let reason = "incomplete last line: its writer stopped in the middle of it";
+    if whole && !lines.index.native {
+        lines.refuse_if_foreign((end, &buf, reason), None)?;
+    }
     let tail = (!buf.is_empty()).then(|| Segment {
         offset: end,
         bytes: buf,
-        reason: "incomplete last line: its writer stopped in the middle of it".to_owned(),
+        reason: reason.to_owned(),
     });
-    if whole && !lines.index.native {
-        let first = lines.corrupt.first().or(tail.as_ref());
-        if let Some(first) = first.filter(|segment| !could_be_ours(&segment.bytes)) {
-            return Err(Error::corrupt(format!(
-                "{} holds no trace-store record and does not look like a trace-store JSON Lines file \
-                 (byte offset {}: {}); the file was left untouched",
-                path.display(),
-                first.offset,
-                first.reason
-            )));
-        }
-    }
     Ok(Scan {
         end,
         observed,
@@ -146,6 +152,31 @@ struct Lines<'a> {
 }
 
 impl Lines<'_> {
+    /// In a file with no record so far (in all of it, or in its first `read` bytes):
+    /// refuses it if its first damaged piece, or else `partial` (the offset, bytes and
+    /// state of the line being read), could not have been written by this library.
+    fn refuse_if_foreign(&self, partial: (u64, &[u8], &str), read: Option<u64>) -> Result<()> {
+        let (offset, bytes, reason) = match self.corrupt.first() {
+            Some(first) => (first.offset, &first.bytes[..], &first.reason[..]),
+            None => partial,
+        };
+        if could_be_ours(bytes) {
+            return Ok(());
+        }
+        let path = self.path.display();
+        Err(Error::corrupt(match read {
+            None => format!(
+                "{path} holds no trace-store record and does not look like a trace-store JSON \
+                 Lines file (byte offset {offset}: {reason}); the file was left untouched"
+            ),
+            Some(read) => format!(
+                "{path} does not look like a trace-store JSON Lines file: its first {read} bytes \
+                 hold no record (byte offset {offset}: {reason}); the file was left untouched \
+                 (were it a store whose start is damaged, cut the damaged bytes off by hand)"
+            ),
+        }))
+    }
+
     /// One complete line, newline included.
     fn line(&mut self, offset: u64, line: &[u8]) -> Result<()> {
         if let Some(n) = &mut self.line_number {

@@ -75,8 +75,8 @@ pub(crate) struct State {
     pub(crate) pending: Vec<Segment>,
     /// An incomplete last line: being written by someone, or torn by a crash.
     pub(crate) tail: Option<Segment>,
-    /// Read everything again at the next look (after a failed write, whose partial
-    /// bytes a concurrent look may have indexed).
+    /// Read everything again at the next look: a scan failed half way, or a failed
+    /// write left the file in a state this handle does not know.
     pub(crate) stale: bool,
     /// The last repair or automatic compaction that failed, for `health()`.
     pub(crate) last_error: Option<String>,
@@ -104,8 +104,12 @@ impl State {
         })
     }
 
+    /// Whether `probe` shows the file as this state last saw it. Never while an
+    /// incomplete tail is pending: another handle may have cut it off (it was torn) and
+    /// appended a line of exactly its length since, which identity and length cannot
+    /// tell apart, so the tail is read again at every look until it is complete.
     pub(crate) fn is_current(&self, probe: &Probe) -> bool {
-        !self.stale && probe.id == self.file.id && probe.len == self.seen_len
+        !self.stale && self.tail.is_none() && probe.id == self.file.id && probe.len == self.seen_len
     }
 
     /// Brings the index up to what `probe` saw: a rewritten or shrunk file is read again
@@ -116,7 +120,7 @@ impl State {
             *self = State::read(file, path)?;
             return Ok(());
         }
-        if probe.len == self.seen_len {
+        if probe.len == self.seen_len && self.tail.is_none() {
             return Ok(());
         }
         // A failed scan may have applied part of the tail; start over next time.

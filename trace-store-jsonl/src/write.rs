@@ -4,7 +4,7 @@
 //! state lock. Readers take only the state lock (and, to repair damage they found, try
 //! the other two without waiting).
 
-use std::fs::{OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Write as _};
 use std::sync::Arc;
 
@@ -147,27 +147,105 @@ impl JsonlStore {
     ) -> Result<()> {
         let offset = self.state.read().end;
         let file = &lock.file.0.file;
-        let written =
-            write_all_at(file, batch, offset).and_then(|()| match self.options.durability {
-                Durability::Sync => file.sync_data(),
-                _ => Ok(()),
-            });
-        if let Err(error) = written {
-            // Take back a partial line so nothing is glued to it; if that fails too,
-            // the next writer finds it as a torn line and moves it out.
-            let _ = file.set_len(offset);
-            self.state.write().stale = true;
-            return Err(io_error("cannot append to", &self.path, error));
+        if let Err(error) = write_all_at(file, batch, offset) {
+            return Err(self.keep_whole_lines(file, offset, batch, records, error));
         }
+        let synced = match self.options.durability {
+            Durability::Sync => file.sync_data(),
+            _ => Ok(()),
+        };
+        let count = records.len();
         let compact = {
             let mut state = self.state.write();
             state.apply_appended(offset, records, batch.len() as u64);
             self.should_compact(&state)
         };
+        if let Err(error) = synced {
+            // The lines are in the file, where other handles may have read them: they
+            // stay, but the caller must know they may not survive a power loss.
+            return Err(Error::Io(io::Error::new(
+                error.kind(),
+                format!(
+                    "cannot fsync {} after appending {count} line(s): {error}; they are in \
+                     the file but may not survive a power loss",
+                    self.path.display()
+                ),
+            )));
+        }
         if compact && let Err(error) = self.compact_locked(lock) {
             self.state.write().last_error = Some(format!("automatic compaction failed: {error}"));
         }
         Ok(())
+    }
+
+    /// After a write that failed part way (a full disk stops a write short, then fails
+    /// the next one): the lines of the batch that were written whole stay, because
+    /// other handles may have read them already, and removing them would move the
+    /// bytes under those handles' positions. Only the partial line after them is cut.
+    fn keep_whole_lines(
+        &self,
+        file: &File,
+        offset: u64,
+        batch: &[u8],
+        records: Vec<Encoded>,
+        error: io::Error,
+    ) -> Error {
+        let total = records.len();
+        let hint = match error.kind() {
+            io::ErrorKind::StorageFull
+            | io::ErrorKind::QuotaExceeded
+            | io::ErrorKind::FileTooLarge => "; free space (or raise the limit) and retry",
+            _ => "",
+        };
+        let fail = |detail: String| {
+            Error::Io(io::Error::new(
+                error.kind(),
+                format!(
+                    "cannot append to {}: {error}; {detail}{hint}",
+                    self.path.display()
+                ),
+            ))
+        };
+        // Under the lock nobody else appends: the length says how much got written.
+        let written = match file.metadata() {
+            Ok(metadata) => metadata
+                .len()
+                .saturating_sub(offset)
+                .min(batch.len() as u64),
+            Err(stat_error) => {
+                // How much is in the file is unknown: read it all again at the next look;
+                // the next write moves out any partial line.
+                self.state.write().stale = true;
+                return fail(format!(
+                    "and cannot stat it to see what was written ({stat_error})"
+                ));
+            }
+        };
+        let whole = memchr::memrchr(b'\n', &batch[..written as usize]).map_or(0, |at| at + 1);
+        if written > whole as u64 {
+            // Should this fail, the next write finds the partial line torn and moves it out.
+            let _ = file.set_len(offset + whole as u64);
+        }
+        let kept: Vec<Encoded> = records
+            .into_iter()
+            .take_while(|encoded| encoded.start + encoded.len <= whole as u64)
+            .collect();
+        let kept_count = kept.len();
+        if kept_count > 0 && self.options.durability == Durability::Sync {
+            // Best effort: the call fails either way, but lines other handles may act
+            // on should be as durable as the option promises.
+            let _ = file.sync_data();
+        }
+        self.state
+            .write()
+            .apply_appended(offset, kept, whole as u64);
+        fail(match kept_count {
+            0 => "nothing was written".to_owned(),
+            _ => format!(
+                "the first {kept_count} of {total} lines were written whole and stay in the \
+                 file (other handles may have read them already); the rest were not written"
+            ),
+        })
     }
 
     fn should_compact(&self, state: &State) -> bool {
@@ -199,23 +277,12 @@ impl JsonlStore {
                 blanks.push((segment.offset, segment.bytes.len()));
             }
         }
-        let mut torn_at = None;
-        if let Some(tail) = &state.tail {
-            // Under the lock nobody is writing, so the tail is torn; read it again as
-            // it is now.
-            let len = file
-                .file
-                .metadata()
-                .map_err(|e| io_error("cannot stat", &self.path, e))?
-                .len();
-            let mut bytes = vec![0; len.saturating_sub(tail.offset) as usize];
-            read_exact_at(&file.file, &mut bytes, tail.offset)
-                .map_err(|e| io_error("cannot read the torn last line of", &self.path, e))?;
-            if !bytes.is_empty() {
-                entries.extend(quarantine_entry(tail.offset, &bytes, &tail.reason));
-            }
-            torn_at = Some(tail.offset);
-        }
+        // The look under the lock just before this read the tail as it is now, and
+        // nobody writes while the lock is held: the tail is torn, not being written.
+        let torn_at = state.tail.as_ref().map(|tail| {
+            entries.extend(quarantine_entry(tail.offset, &tail.bytes, &tail.reason));
+            tail.offset
+        });
         if !entries.is_empty()
             && let Err(error) = self.append_to_corrupt(&entries)
         {
@@ -256,14 +323,32 @@ impl JsonlStore {
         Ok(())
     }
 
+    /// Appends entries to `<file>.corrupt` and syncs them. On failure the file is cut
+    /// back, so a partial entry never has the next one glued to it.
     fn append_to_corrupt(&self, entries: &[u8]) -> io::Result<()> {
         let existed = self.corrupt_path.exists();
         let mut file = OpenOptions::new()
+            .read(true)
             .create(true)
             .append(true)
             .open(&self.corrupt_path)?;
-        file.write_all(entries)?;
-        file.sync_all()?;
+        let len = file.metadata()?.len();
+        let mut last = [b'\n'];
+        if len > 0 {
+            read_exact_at(&file, &mut last, len - 1)?;
+        }
+        let written = (|| {
+            if last != [b'\n'] {
+                // An entry torn by a crash: end its line, so this one starts its own.
+                file.write_all(b"\n")?;
+            }
+            file.write_all(entries)?;
+            file.sync_all()
+        })();
+        if let Err(error) = written {
+            let _ = file.set_len(len);
+            return Err(error);
+        }
         if !existed {
             sync_dir(parent_dir(&self.path))?;
         }

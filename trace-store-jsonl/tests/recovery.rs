@@ -47,8 +47,17 @@ fn corrupt_entries(path: &Path) -> Vec<Value> {
     }
 }
 
+fn corrupt_len(path: &Path) -> u64 {
+    let mut corrupt = path.as_os_str().to_owned();
+    corrupt.push(".corrupt");
+    fs::metadata(PathBuf::from(corrupt)).map_or(0, |m| m.len())
+}
+
 fn entry_bytes(entry: &Value) -> Vec<u8> {
     match (&entry["text"], &entry["hex"]) {
+        _ if entry["zeros"] == true => {
+            vec![0; entry["length"].as_u64().expect("length") as usize]
+        }
         (Value::String(text), _) => text.as_bytes().to_vec(),
         (_, Value::String(hex)) => (0..hex.len())
             .step_by(2)
@@ -167,6 +176,11 @@ fn zero_block_after_the_last_line_is_moved_out() {
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0]["offset"], bytes.len());
     assert_eq!(entry_bytes(&entries[0]), vec![0; 4096]);
+    assert!(
+        corrupt_len(&path) < 1024,
+        "{} bytes in .corrupt for 4096 zeros",
+        corrupt_len(&path)
+    );
     assert_eq!(fs::read(&path).expect("read"), bytes);
     next_save_is_intact(&path, store, traces.iter().collect());
 }
@@ -366,4 +380,54 @@ fn a_line_whose_body_is_damaged_in_place_loads_as_corrupt_not_panic() {
         other => panic!("expected Corrupt, got {other:?}"),
     }
     assert_eq!(store.load(&traces[1].run_id).expect("load"), traces[1]);
+}
+
+/// Replaces the first `from` in line `line` of the file, which is the one in the line's
+/// summary members (they come before the trace).
+fn edit_summary(path: &Path, line: usize, from: &str, to: &str) {
+    assert_eq!(from.len(), to.len());
+    let mut bytes = fs::read(path).expect("read");
+    let range = lines(&bytes)[line].clone();
+    let at = bytes[range.clone()]
+        .windows(from.len())
+        .position(|w| w == from.as_bytes())
+        .expect("text to edit")
+        + range.start;
+    bytes[at..at + from.len()].copy_from_slice(to.as_bytes());
+    fs::write(path, &bytes).expect("write");
+}
+
+#[test]
+fn a_line_whose_summary_was_edited_apart_from_its_trace_loads_as_corrupt() {
+    let (_dir, path, traces) = saved_file(3);
+    edit_summary(
+        &path,
+        1,
+        "2026-01-01T00:00:00.000001Z",
+        "2031-01-01T00:00:00.000001Z",
+    );
+    edit_summary(&path, 2, "\"writer\":\"rec\"", "\"writer\":\"xyz\"");
+
+    let store = JsonlStore::open(&path).expect("open");
+    // list and query answer from the summary members...
+    assert_eq!(store.list(1, 0).expect("list")[0].run_id, traces[1].run_id);
+    let edited = store
+        .query(&TraceFilter::new().with_metadata("writer", "xyz"))
+        .expect("query");
+    assert_eq!(edited.len(), 1);
+    // ...so load must not return a trace that contradicts them.
+    for (trace, member) in [(&traces[1], "created_at"), (&traces[2], "metadata")] {
+        match store.load(&trace.run_id) {
+            Err(Error::Corrupt { message }) => {
+                assert!(message.contains(member), "{message}");
+                assert!(message.contains("traces.jsonl at byte offset"), "{message}");
+            }
+            other => panic!(
+                "{}: expected Corrupt, got {:?}",
+                trace.run_id,
+                other.map(|trace| trace.created_at)
+            ),
+        }
+    }
+    assert_eq!(store.load(&traces[0].run_id).expect("load"), traces[0]);
 }
