@@ -245,14 +245,31 @@ fn redact(url: &Url) -> String {
     shown.to_string()
 }
 
-/// For text that is not even a URL: cut everything between `://` and the last `@`.
+/// For text that is not even a URL: cut everything between `://` and the last `@`, and
+/// mask the value of a `pass` parameter (the redis crate reads one, so a URL that fails
+/// to parse for another reason, such as a bad port, may still carry a password there).
 fn redact_text(text: &str) -> String {
-    match (text.find("://"), text.rfind('@')) {
+    let shown = match (text.find("://"), text.rfind('@')) {
         (Some(start), Some(at)) if at > start => {
             format!("{}://***{}", &text[..start], &text[at..])
         }
         _ => text.to_owned(),
-    }
+    };
+    let Some((head, query)) = shown.split_once('?') else {
+        return shown;
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _))
+                if percent_encoding::percent_decode_str(key).decode_utf8_lossy() == "pass" =>
+            {
+                format!("{key}=***")
+            }
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{head}?{}", pairs.join("&"))
 }
 
 #[cfg(test)]
@@ -315,5 +332,27 @@ mod tests {
             .unwrap();
         assert!(!error.to_string().contains("hunter2"), "{error}");
         assert!(!redact_text("redis://u:hunter2@ho st").contains("hunter2"));
+    }
+
+    #[test]
+    fn unparsable_urls_never_show_a_password() {
+        for bad in [
+            "redis://h:notaport/0?pass=hunter2",
+            "redis://h:notaport/0?db=1&pass=hunter2&x=1",
+            "redis://[::1/0?pass=hunter2",
+            "redis://:hunter2@h:99999/0",
+            "redis://u:hunter2@h:99999/0?pass=hunter2",
+        ] {
+            let mut options = RedisOptions::default();
+            let error = parse_url(bad, &mut options)
+                .err()
+                .unwrap_or_else(|| panic!("{bad} was accepted"));
+            let shown = format!("{error} {error:?}");
+            assert!(!shown.contains("hunter2"), "{bad}: {shown}");
+            assert!(
+                matches!(error, Error::InvalidInput { .. }),
+                "{bad}: {error}"
+            );
+        }
     }
 }

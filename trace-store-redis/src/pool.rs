@@ -2,10 +2,11 @@
 //!
 //! Hand-written rather than r2d2 because of what a store needs when the server goes
 //! away and comes back: a connection that fails as dropped makes the pool throw away
-//! every idle connection (they all point at the old server process) and retry once on
-//! a fresh one, so the first call after a restart already succeeds, without a PING on
-//! every checkout; a server that is down fails at once (connection refused) instead of
-//! waiting out a checkout timeout; and no background threads are started per store.
+//! every idle connection (they all point at the old server process) and continue on a
+//! fresh one, so the first call after a restart already succeeds, without a PING on
+//! every checkout of a read or a save; a server that is down fails at once (connection
+//! refused) instead of waiting out a checkout timeout; and no background threads are
+//! started per store.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -13,6 +14,17 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 use redis::{Client, Connection, ErrorKind, RedisError, RedisResult};
 use trace_store_core::{Error, Result};
+
+/// Whether an operation may run a second time when its connection dropped midway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Repeat {
+    /// Running it twice leaves the same data and gives the same answer as once
+    /// (reads, and saves, which write the same trace again).
+    Safe,
+    /// A second run could answer differently (`delete` would report `false` for the
+    /// trace its first run removed), so it runs at most once.
+    Never,
+}
 
 pub(crate) struct Pool {
     client: Client,
@@ -62,37 +74,52 @@ impl Pool {
         (state.open, state.idle.len())
     }
 
-    /// Runs `op` on a pooled connection. If a connection that had been idle turns out
-    /// to be dead (the server restarted), the idle ones are dropped and `op` runs once
-    /// more on a new connection; every operation of this crate may run twice (saves
-    /// and deletes are idempotent scripts).
+    /// Runs `op` on a pooled connection.
+    ///
+    /// A connection that sat idle may have died meanwhile (the server restarted, or a
+    /// network path dropped it); the first command on it then fails as dropped, the
+    /// idle connections (which point at the same dead server) are thrown away, and a
+    /// new one is made. Whether `op` may then simply run again depends on `repeat`:
+    /// a dropped connection cannot tell whether the server ran the command before the
+    /// link broke, so only an operation whose second run changes neither the stored
+    /// data nor the answer is repeated ([`Repeat::Safe`]). Any other operation first
+    /// checks a reused connection with a `PING` and then runs exactly once.
     pub(crate) fn run<T>(
         &self,
         action: &str,
+        repeat: Repeat,
         mut op: impl FnMut(&mut Connection) -> RedisResult<T>,
     ) -> Result<T> {
         let (mut connection, reused) = self.checkout(action)?;
-        match op(&mut connection) {
-            Ok(value) => {
-                self.checkin(connection);
-                Ok(value)
+        if reused && repeat == Repeat::Never {
+            match redis::cmd("PING").query::<()>(&mut connection) {
+                Ok(()) => {}
+                Err(error) if error.is_connection_dropped() => {
+                    connection = self.reconnect(connection, action)?;
+                }
+                Err(error) => return self.finish(connection, Err(error), action),
             }
+            let result = op(&mut connection);
+            return self.finish(connection, result, action);
+        }
+        match op(&mut connection) {
             Err(error) if reused && error.is_connection_dropped() => {
-                drop(connection);
-                self.drop_idle();
-                // The dead connection's slot goes to its replacement.
-                let mut connection = match self.connect() {
-                    Ok(connection) => connection,
-                    Err(error) => {
-                        self.release_slot();
-                        return Err(self.failure(action, error));
-                    }
-                };
+                let mut connection = self.reconnect(connection, action)?;
                 let result = op(&mut connection);
                 self.finish(connection, result, action)
             }
-            Err(error) => self.finish(connection, Err(error), action),
+            result => self.finish(connection, result, action),
         }
+    }
+
+    /// Replaces a dead connection (keeping its slot) after dropping every idle one.
+    fn reconnect(&self, dead: Connection, action: &str) -> Result<Connection> {
+        drop(dead);
+        self.drop_idle();
+        self.connect().map_err(|error| {
+            self.release_slot();
+            self.connect_failure(action, error)
+        })
     }
 
     fn finish<T>(&self, connection: Connection, result: RedisResult<T>, action: &str) -> Result<T> {
@@ -132,7 +159,7 @@ impl Pool {
                     Ok(connection) => Ok((connection, false)),
                     Err(error) => {
                         self.release_slot();
-                        Err(self.failure(action, error))
+                        Err(self.connect_failure(action, error))
                     }
                 };
             }
@@ -181,11 +208,28 @@ impl Pool {
         self.freed.notify_all();
     }
 
-    pub(crate) fn failure(&self, action: &str, error: RedisError) -> Error {
+    /// A failed command.
+    fn failure(&self, action: &str, error: RedisError) -> Error {
+        self.failed(action, error, "read timeout", self.read_timeout)
+    }
+
+    /// A failed connection attempt (connect, password, database selection).
+    fn connect_failure(&self, action: &str, error: RedisError) -> Error {
+        self.failed(action, error, "connect timeout", self.connect_timeout)
+    }
+
+    fn failed(
+        &self,
+        action: &str,
+        error: RedisError,
+        timeout: &'static str,
+        after: Duration,
+    ) -> Error {
         let cause = if error.is_timeout() {
             Cause::Timeout {
                 error,
-                after: self.read_timeout,
+                timeout,
+                after,
             }
         } else {
             Cause::Redis(error)
@@ -213,8 +257,16 @@ pub(crate) struct Failure {
 #[derive(Debug)]
 enum Cause {
     Redis(RedisError),
-    Timeout { error: RedisError, after: Duration },
-    PoolExhausted { size: usize, waited: Duration },
+    Timeout {
+        error: RedisError,
+        /// Which option ran out: `connect timeout` or `read timeout`.
+        timeout: &'static str,
+        after: Duration,
+    },
+    PoolExhausted {
+        size: usize,
+        waited: Duration,
+    },
 }
 
 impl fmt::Display for Failure {
@@ -233,9 +285,14 @@ impl fmt::Display for Failure {
                 )
             }
             Cause::Redis(error) => write!(f, "{error}"),
-            Cause::Timeout { error, after } => write!(
+            Cause::Timeout {
+                error,
+                timeout,
+                after,
+            } => write!(
                 f,
-                "no answer within the read timeout of {after:?} ({error}); the server is overloaded, stopped or unreachable, or raise read_timeout"
+                "no answer within the {timeout} of {after:?} ({error}); the server is overloaded, stopped or unreachable, or raise {}",
+                timeout.replace(' ', "_")
             ),
             Cause::PoolExhausted { size, waited } => write!(
                 f,

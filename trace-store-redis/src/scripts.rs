@@ -1,7 +1,8 @@
 //! The Lua scripts: every write, and every read that needs more than one key, runs as
 //! one script, so the server applies it atomically. They are sent as EVALSHA; on a
 //! server that does not know them yet (first use, restart, SCRIPT FLUSH) the redis
-//! crate loads them and retries.
+//! crate loads them and retries (NOSCRIPT means nothing ran, so that retry is safe).
+//! Each call passes the namespace base `{P}:` as its one key, `KEYS[1]`.
 
 use std::sync::LazyLock;
 

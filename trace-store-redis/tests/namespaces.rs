@@ -182,22 +182,7 @@ fn upsert_leaves_no_old_index_entry_behind() {
         .with_metadata("w", 2);
     store.save(&after).expect("upsert");
     let mut con = raw(&url);
-    let base = format!(
-        "{{{}}}:",
-        // The same encoding the store uses: unreserved bytes stay, the rest is %XX.
-        store
-            .options()
-            .prefix()
-            .bytes()
-            .fold(String::new(), |mut out, b| {
-                if b.is_ascii_alphanumeric() || b"_.-".contains(&b) {
-                    out.push(b as char);
-                } else {
-                    out.push_str(&format!("%{b:02X}"));
-                }
-                out
-            })
-    );
+    let base = support::key_base(store.options().prefix());
     let exists = |con: &mut redis::Connection, suffix: &str| -> bool {
         redis::cmd("EXISTS")
             .arg(format!("{base}{suffix}"))
@@ -225,4 +210,56 @@ fn upsert_leaves_no_old_index_entry_behind() {
         .query(&mut con)
         .expect("KEYS");
     assert!(left.is_empty(), "delete left keys behind: {left:?}");
+}
+
+#[test]
+fn every_script_call_declares_the_store_slot() {
+    // A Redis Cluster client routes a script by the keys it declares, and a cluster
+    // node refuses a script that touches keys of a slot it does not own; every call
+    // must declare a key in the store's slot. Watched with MONITOR on a private server.
+    let Some(server) = support::own_server() else {
+        return;
+    };
+    let store = open(&server.url(), "slot");
+    let mut monitor = raw(&server.url());
+    let _: () = redis::cmd("MONITOR").query(&mut monitor).expect("MONITOR");
+    monitor
+        .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+        .expect("timeout");
+    store
+        .save_many(&[Trace::new("a"), Trace::new("b")])
+        .expect("save_many");
+    store
+        .save(&Trace::new("c").with_metadata("k", 1))
+        .expect("save");
+    store.list(10, 0).expect("list");
+    store
+        .count(&TraceFilter::new().with_metadata("k", 1))
+        .expect("count");
+    assert!(store.delete("a").expect("delete"));
+    store.clear().expect("clear");
+    let _: String = redis::cmd("ECHO")
+        .arg("end-of-test")
+        .query(&mut raw(&server.url()))
+        .expect("ECHO");
+    let mut scripts = 0;
+    loop {
+        let line: String = match monitor.recv_response() {
+            Ok(value) => redis::from_redis_value(value).expect("a MONITOR line"),
+            Err(error) => panic!("MONITOR: {error}"),
+        };
+        let line = line.to_ascii_lowercase();
+        if line.contains("\"end-of-test\"") {
+            break;
+        }
+        if let Some((_, args)) = line.split_once("\"evalsha\" ") {
+            // "<sha>" "<numkeys>" "<key>" ...
+            let args: Vec<&str> = args.split("\" \"").collect();
+            assert_eq!(args.get(1), Some(&"1"), "{line}");
+            assert_eq!(args.get(2), Some(&"{slot}:"), "{line}");
+            scripts += 1;
+        }
+    }
+    // save_many, save, list, count, delete and the two batches of clear.
+    assert!(scripts >= 7, "saw {scripts} script calls");
 }

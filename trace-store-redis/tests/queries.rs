@@ -39,8 +39,31 @@ fn traces() -> Vec<Trace> {
                 .collect();
             trace
         })
+        .chain(ADVERSARIAL.iter().enumerate().map(|(i, id)| {
+            // Ties with one another and with the cursors below; characters that mean
+            // something in ZRANGEBYLEX bounds, and the highest bytes UTF-8 has.
+            Trace::new(*id)
+                .with_created_at(at(75_000))
+                .with_metadata("user", format!("u{}", i % 7))
+                .with_metadata("n", 1)
+        }))
         .collect()
 }
+
+const ADVERSARIAL: [&str; 12] = [
+    "+",
+    "-",
+    "(",
+    "[run-500",
+    "(run-500",
+    "run-500\u{10FFFF}",
+    "\u{10FFFF}",
+    "é",
+    "a b",
+    ":",
+    "{}",
+    "run-5",
+];
 
 fn filters() -> Vec<TraceFilter> {
     let base = vec![
@@ -97,11 +120,74 @@ fn filters() -> Vec<TraceFilter> {
         );
         all.push(
             filter
+                .clone()
                 .with_after(Cursor::new(at(75_000), ""))
                 .with_offset(2),
         );
+        all.push(
+            filter
+                .clone()
+                .with_after(Cursor::new(at(75_000), "\u{10FFFF}"))
+                .with_limit(30),
+        );
+        all.push(filter.with_after(Cursor::new(at(75_000), "(")));
     }
     all
+}
+
+/// Random combinations of every criterion, from a fixed pseudo-random sequence, so the
+/// plans meet shapes nobody listed.
+fn random_filters(n: usize) -> Vec<TraceFilter> {
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    (0..n)
+        .map(|_| {
+            let mut filter = TraceFilter::new();
+            if next(3) == 0 {
+                filter = filter.with_metadata("user", format!("u{}", next(8)));
+            }
+            if next(3) == 0 {
+                filter = filter.with_metadata("n", next(2));
+            }
+            if next(4) == 0 {
+                filter = filter
+                    .with_status([Status::Ok, Status::Error, Status::Unset][next(3) as usize]);
+            }
+            if next(5) == 0 {
+                filter = filter.with_name(["alpha", "beta"][next(2) as usize]);
+            }
+            let (a, b) = (next(17) as usize, next(17) as usize);
+            match next(4) {
+                0 => filter = filter.with_min_steps(a.min(b)).with_max_steps(a.max(b)),
+                1 => filter = filter.with_min_steps(a),
+                2 => filter = filter.with_max_steps(b),
+                _ => {}
+            }
+            let (a, b) = (next(170) as i64 * 1_000, next(170) as i64 * 1_000);
+            match next(4) {
+                0 => filter = filter.with_since(at(a.min(b))).with_until(at(a.max(b))),
+                1 => filter = filter.with_since(at(a)),
+                2 => filter = filter.with_until(at(b)),
+                _ => {}
+            }
+            if next(3) == 0 {
+                let id = format!("run-{:03}", next(1000));
+                filter = filter.with_after(Cursor::new(at(next(170) as i64 * 1_000), id));
+            }
+            if next(2) == 0 {
+                filter = filter.with_offset(next(40) as usize);
+            }
+            if next(2) == 0 {
+                filter = filter.with_limit(next(60) as usize);
+            }
+            filter
+        })
+        .collect()
 }
 
 #[test]
@@ -133,7 +219,7 @@ fn every_plan_agrees_with_the_reference() {
             memory.delete(&trace.run_id).expect("delete")
         );
     }
-    for filter in filters() {
+    for filter in filters().into_iter().chain(random_filters(400)) {
         let expected = memory.query(&filter).expect("reference");
         assert_eq!(redis.query(&filter).expect("query"), expected, "{filter:?}");
         assert_eq!(

@@ -30,20 +30,9 @@ fn zcard(url: &str, store: &RedisStore, suffix: &str) -> i64 {
     let mut con = redis::Client::open(url)
         .and_then(|c| c.get_connection())
         .expect("raw connection");
-    let prefix: String = store
-        .options()
-        .prefix()
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"_.-".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
+    let base = support::key_base(store.options().prefix());
     redis::cmd("ZCARD")
-        .arg(format!("{{{prefix}}}:{suffix}"))
+        .arg(format!("{base}{suffix}"))
         .query(&mut con)
         .expect("ZCARD")
 }

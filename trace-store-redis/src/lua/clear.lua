@@ -1,11 +1,10 @@
--- One batch of clear(): removes up to ARGV[2] traces, oldest first; returns how many.
-local base = ARGV[1]
-local members = redis.call('ZRANGE', base .. 'created', 0, tonumber(ARGV[2]) - 1)
+-- One batch of clear(): removes up to ARGV[1] traces, oldest first; returns how many.
+local members = redis.call('ZRANGE', base .. 'created', 0, tonumber(ARGV[1]) - 1)
 for _, member in ipairs(members) do
-  unindex(base, string.sub(member, 17))
+  unindex(string.sub(member, 17))
 end
 if #members == 0 then
-  -- Whatever no index points at any more: expiry entries, tables left by a crash.
+  -- Whatever the walk above cannot reach: entries left by hand edits or evictions.
   redis.call('DEL', base .. 'exp', base .. 'ix', base .. 'steps', base .. 's',
     base .. 'tmp:steps')
 end

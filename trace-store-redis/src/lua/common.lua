@@ -1,6 +1,9 @@
--- Shared by every script of trace-store-redis. ARGV[1] is always the namespace base
+-- Shared by every script of trace-store-redis. KEYS[1] is always the namespace base
 -- "{<encoded prefix>}:"; every key is built from it, so all keys of a store share
--- one hash tag (one Cluster slot). The layout is documented in the crate README.
+-- one hash tag (one Cluster slot). It is declared as a key, although no value is
+-- stored under that exact name, so that a Cluster client routes the call to that
+-- slot. The layout is documented in the crate README.
+local base = KEYS[1]
 
 -- Milliseconds now, from the server's clock.
 local function now_ms()
@@ -11,7 +14,7 @@ end
 -- Removes a trace and every index entry it has, using the index record kept for it
 -- in "ix": "<16 hex digits of created_at> <suffix> <suffix> ...". Returns 1 if the
 -- trace body was there.
-local function unindex(base, id)
+local function unindex(id)
   redis.call('ZREM', base .. 'exp', id)
   local info = redis.call('HGET', base .. 'ix', id)
   if info then
@@ -31,7 +34,7 @@ end
 -- mass expiry never blocks the server for long; `stale` tells the caller that expired
 -- entries remain and must be skipped one by one.
 local PURGE_MAX = 1000
-local function purge(base)
+local function purge()
   local exp = base .. 'exp'
   if redis.call('EXISTS', exp) == 0 then
     return nil, false
@@ -40,7 +43,7 @@ local function purge(base)
   local below = string.format('(%d', now)
   local ids = redis.call('ZRANGEBYSCORE', exp, '-inf', below, 'LIMIT', 0, PURGE_MAX)
   for _, id in ipairs(ids) do
-    unindex(base, id)
+    unindex(id)
   end
   local stale = #ids == PURGE_MAX and redis.call('ZCOUNT', exp, '-inf', below) > 0
   return now, stale

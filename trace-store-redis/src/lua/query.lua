@@ -1,13 +1,14 @@
--- query, count and stats. ARGV: base, mode ('page' returns summaries, 'count' a
--- number), hi and lo (ZREVRANGEBYLEX bounds from until/cursor and since), offset,
--- limit ('-1' = all), min_steps and max_steps ('' = unset), n, then n index suffixes
--- (metadata, status, name) whose sorted sets must all contain a trace.
-local base, mode, hi, lo = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local offset, limit = ARGV[5], ARGV[6]
-local min_steps, max_steps = ARGV[7], ARGV[8]
-local n = tonumber(ARGV[9])
+-- query, count and stats. ARGV: mode ('page' returns {summaries, run_ids whose
+-- summary is missing}, 'count' a number), hi and lo (ZREVRANGEBYLEX bounds from
+-- until/cursor and since), offset, limit ('-1' = all), min_steps and max_steps
+-- ('' = unset), n, then n index suffixes (metadata, status, name) whose sorted sets
+-- must all contain a trace.
+local mode, hi, lo = ARGV[1], ARGV[2], ARGV[3]
+local offset, limit = ARGV[4], ARGV[5]
+local min_steps, max_steps = ARGV[6], ARGV[7]
+local n = tonumber(ARGV[8])
 
-local now, stale = purge(base)
+local now, stale = purge()
 local tmp = base .. 'tmp:steps'
 local created, steps_key = base .. 'created', base .. 'steps'
 
@@ -20,7 +21,7 @@ local function finish(result)
 end
 local function empty()
   if mode == 'count' then return finish(0) end
-  return finish({})
+  return finish({ {}, {} })
 end
 
 -- Every index is a sorted set whose members are "<created_at hex><run_id>", all with
@@ -31,7 +32,7 @@ if n > 0 then
   local size = math.huge
   driver = nil
   for i = 1, n do
-    local key = base .. ARGV[9 + i]
+    local key = base .. ARGV[8 + i]
     local card = redis.call('ZCARD', key)
     if card == 0 then return empty() end
     if card < size then
@@ -89,14 +90,22 @@ end
 -- Summaries are stored by index member, so a page is fetched straight from the members
 -- in one HMGET, without building key names member by member.
 local sums = base .. 's'
+local damaged = {}
 local function fetch(page, out)
   if #page == 0 then return end
   for i, summary in ipairs(redis.call('HMGET', sums, unpack(page))) do
     if summary then
       out[#out + 1] = summary
     else
-      -- An index entry without its trace (evicted or deleted by hand): drop it.
-      unindex(base, string.sub(page[i], 17))
+      -- Only eviction or a hand edit separates an index entry from its summary. If the
+      -- trace itself is gone too, drop what is left of it; if its body is still there,
+      -- a read must not delete it: report it instead.
+      local id = string.sub(page[i], 17)
+      if redis.call('EXISTS', base .. 'b:' .. id) == 1 then
+        damaged[#damaged + 1] = id
+      else
+        unindex(id)
+      end
     end
   end
 end
@@ -155,4 +164,4 @@ while taken < want do
   upper = '(' .. batch[#batch]
 end
 if mode == 'count' then return finish(taken) end
-return finish(out)
+return finish({ out, damaged })

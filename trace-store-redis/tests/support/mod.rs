@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod proxy;
+
 use std::io::Write as _;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,6 +46,23 @@ fn unavailable<T>(why: &str) -> Option<T> {
         "SKIPPED (no Redis server): {why}; or set {URL_ENV} to use a running one"
     );
     None
+}
+
+/// `{P}:`, the start of every key of a store with this prefix, written out here (as
+/// the README documents it) so tests can look at keys around the store: bytes other
+/// than ASCII letters, digits, `_`, `.` and `-` become `%XX`.
+pub fn key_base(prefix: &str) -> String {
+    let encoded: String = prefix
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"_.-".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("{{{encoded}}}:")
 }
 
 /// A prefix no other test (in this process or another) uses, full of characters that
