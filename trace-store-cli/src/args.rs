@@ -6,7 +6,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use trace_store::{Status, Timestamp, TraceFilter};
 use trace_store_interop::Format;
 
-use crate::filter::{MetaPair, parse_meta, parse_status, parse_time};
+use crate::error::{CliError, CliResult};
+use crate::filter::{MetaPair, parse_meta, parse_since, parse_status, parse_until};
 
 /// The store every command uses unless told otherwise.
 pub(crate) const DEFAULT_STORE: &str = "sqlite://traces.db";
@@ -116,16 +117,17 @@ pub(crate) enum Command {
 /// Every criterion of a [`TraceFilter`].
 #[derive(Debug, Args)]
 pub(crate) struct FilterArgs {
-    /// Metadata equality, repeatable; VALUE is JSON when it parses (42, true, null,
-    /// "42"), else a string.
+    /// Metadata equality, repeatable (each KEY once); VALUE is JSON when it parses (42,
+    /// true, null, "42"), else a string. A KEY holding '=' is quoted as JSON: '"a=b"=1'.
     #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
     pub(crate) meta: Vec<MetaPair>,
-    /// Created at or after: RFC 3339 (2026-01-15T09:00:00Z), a date (2026-01-15), or a
-    /// time ago (7d, 12h, 30m, 2w).
-    #[arg(long, value_name = "WHEN", value_parser = parse_time)]
+    /// Created at or after: RFC 3339 (2026-01-15T09:00:00Z), a UTC date (2026-01-15,
+    /// from its start), or a time ago (7d, 12h, 30m, 2w).
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
     pub(crate) since: Option<Timestamp>,
-    /// Created at or before; same forms as --since.
-    #[arg(long, value_name = "WHEN", value_parser = parse_time)]
+    /// Created at or before; same forms as --since, but a date runs to its end, so the
+    /// whole day is included.
+    #[arg(long, value_name = "WHEN", value_parser = parse_until)]
     pub(crate) until: Option<Timestamp>,
     /// At least this many steps.
     #[arg(long, value_name = "N")]
@@ -148,10 +150,17 @@ pub(crate) struct FilterArgs {
 }
 
 impl FilterArgs {
-    /// The filter these arguments describe.
-    pub(crate) fn to_filter(&self) -> TraceFilter {
+    /// The filter these arguments describe. A `--meta` key given twice is an error: no
+    /// trace has two values for one key, and keeping either value alone would silently
+    /// answer another question.
+    pub(crate) fn to_filter(&self) -> CliResult<TraceFilter> {
         let mut filter = TraceFilter::new().with_offset(self.offset);
         for MetaPair(key, value) in &self.meta {
+            if filter.metadata_match.contains_key(key) {
+                return Err(CliError::usage(format!(
+                    "--meta {key} is given twice; a trace has one value per key (run one query per value)"
+                )));
+            }
             filter = filter.with_metadata(key.clone(), value.clone());
         }
         if let Some(since) = self.since {
@@ -175,7 +184,7 @@ impl FilterArgs {
         if let Some(limit) = self.limit {
             filter = filter.with_limit(limit);
         }
-        filter
+        Ok(filter)
     }
 }
 
@@ -186,7 +195,7 @@ pub(crate) enum FormatArg {
     Auto,
     /// trace-store's JSON Lines, as `export` writes them.
     Native,
-    /// selectools: AgentTrace.to_dict() JSON, JSONLTraceStore lines, {created_at, trace} lines.
+    /// AgentTrace.to_dict() JSON, JSONLTraceStore lines, {created_at, trace} lines.
     Selectools,
 }
 
@@ -240,7 +249,7 @@ mod tests {
         let Command::Query { filter } = cli.command else {
             panic!("query")
         };
-        let filter = filter.to_filter();
+        let filter = filter.to_filter().unwrap();
         assert_eq!(filter.metadata_match["user_id"], "u_1");
         assert_eq!(filter.metadata_match["n"], 1);
         assert_eq!(
@@ -249,7 +258,7 @@ mod tests {
         );
         assert_eq!(
             filter.until.unwrap().to_string(),
-            "2026-02-01T00:00:00.000000Z"
+            "2026-02-01T23:59:59.999999Z"
         );
         assert_eq!((filter.min_steps, filter.max_steps), (Some(2), Some(9)));
         assert_eq!(filter.status, Some(Status::Error));

@@ -51,11 +51,14 @@ pub(crate) fn describe(error: &Error) -> String {
 
 impl From<Error> for CliError {
     fn from(error: Error) -> CliError {
-        match &error {
+        match error {
             Error::NotFound { run_id } => {
                 CliError::not_found(format!("no trace with run_id {run_id:?}"))
             }
-            other => CliError::usage(describe(other)),
+            // `export` writes through the store's `export_jsonl`, so a closed standard
+            // output comes back as a store I/O error.
+            Error::Io(error) => error.into(),
+            other => CliError::usage(describe(&other)),
         }
     }
 }
@@ -70,6 +73,16 @@ impl From<io::Error> for CliError {
             };
         }
         CliError::usage(format!("I/O error: {error}"))
+    }
+}
+
+impl From<serde_json::Error> for CliError {
+    fn from(error: serde_json::Error) -> CliError {
+        if error.is_io() {
+            // Writing `--json` output failed: the same as any other failed write.
+            return io::Error::from(error).into();
+        }
+        CliError::usage(format!("cannot encode JSON: {error}"))
     }
 }
 

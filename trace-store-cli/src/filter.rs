@@ -1,8 +1,12 @@
 //! Parsing of filter values given on the command line.
 
-use chrono::{NaiveDate, TimeZone, Utc};
+use chrono::{NaiveDate, NaiveTime, TimeZone, Utc};
 use serde_json::Value;
 use trace_store::{Status, Timestamp};
+
+use crate::error::describe;
+
+const DAY_MICROS: i64 = 86_400_000_000;
 
 /// One `--meta KEY=VALUE`.
 #[derive(Clone, Debug, PartialEq)]
@@ -10,24 +14,63 @@ pub(crate) struct MetaPair(pub(crate) String, pub(crate) Value);
 
 /// `KEY=VALUE`, the value read as JSON when it parses (`42`, `true`, `null`, `"42"`,
 /// `{"a":1}`) and as a plain string otherwise, so `--meta user_id=u_42` needs no quotes.
+/// The key ends at the first `=`; a key that holds `=` itself is written as a JSON
+/// string: `--meta '"a=b"=1'`.
 pub(crate) fn parse_meta(text: &str) -> Result<MetaPair, String> {
-    let (key, value) = text
-        .split_once('=')
-        .ok_or_else(|| "expected KEY=VALUE, as in --meta user_id=u_42".to_owned())?;
+    let (key, value) = if text.starts_with('"') {
+        quoted_key(text)?
+    } else {
+        let (key, value) = text
+            .split_once('=')
+            .ok_or_else(|| "expected KEY=VALUE, as in --meta user_id=u_42".to_owned())?;
+        (key.to_owned(), value)
+    };
     if key.is_empty() {
         return Err("the key before '=' is empty".to_owned());
     }
     let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
-    Ok(MetaPair(key.to_owned(), value))
+    Ok(MetaPair(key, value))
 }
 
-/// An RFC 3339 date-time, a date (its midnight UTC), `now`, or a time ago such as
-/// `7d`, `12h`, `90m`, `2w`, `1h30m` (an `ago` suffix is allowed).
-pub(crate) fn parse_time(text: &str) -> Result<Timestamp, String> {
-    parse_time_at(text, Timestamp::now())
+/// `"KEY"=VALUE`: the key is the JSON string at the start.
+fn quoted_key(text: &str) -> Result<(String, &str), String> {
+    let mut strings = serde_json::Deserializer::from_str(text).into_iter::<String>();
+    let key = match strings.next() {
+        Some(Ok(key)) => key,
+        _ => {
+            return Err(
+                "a key starting with '\"' must be a JSON string, as in '\"a=b\"=1'".to_owned(),
+            );
+        }
+    };
+    text.get(strings.byte_offset()..)
+        .and_then(|rest| rest.strip_prefix('='))
+        .map(|value| (key, value))
+        .ok_or_else(|| "expected '=' right after the quoted key, as in '\"a=b\"=1'".to_owned())
 }
 
-fn parse_time_at(text: &str, now: Timestamp) -> Result<Timestamp, String> {
+/// Which end of a day a bare date stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DayEnd {
+    /// `--since 2026-01-15`: from its first microsecond.
+    Start,
+    /// `--until 2026-01-15`: to its last, so the range takes in the whole day.
+    End,
+}
+
+/// `--since`: an RFC 3339 date-time, a date (from its midnight UTC), `now`, or a time
+/// ago such as `7d`, `12h`, `90m`, `2w`, `1h30m` (an `ago` suffix is allowed).
+pub(crate) fn parse_since(text: &str) -> Result<Timestamp, String> {
+    parse_time_at(text, Timestamp::now(), DayEnd::Start)
+}
+
+/// `--until`: as `--since`, except that a date runs to the end of that day (UTC), so
+/// `--until 2026-01-31` includes the 31st, as the inclusive range promises.
+pub(crate) fn parse_until(text: &str) -> Result<Timestamp, String> {
+    parse_time_at(text, Timestamp::now(), DayEnd::End)
+}
+
+fn parse_time_at(text: &str, now: Timestamp, day_end: DayEnd) -> Result<Timestamp, String> {
     let text = text.trim();
     if text == "now" {
         return Ok(now);
@@ -36,8 +79,13 @@ fn parse_time_at(text: &str, now: Timestamp) -> Result<Timestamp, String> {
         return Ok(timestamp);
     }
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Timestamp::from_datetime(Utc.from_utc_datetime(&date.and_time(Default::default())))
-            .map_err(|error| error.to_string());
+        let midnight = Utc.from_utc_datetime(&date.and_time(NaiveTime::MIN));
+        let start = Timestamp::from_datetime(midnight).map_err(|error| describe(&error))?;
+        return Ok(match day_end {
+            DayEnd::Start => start,
+            // Clamped, so 9999-12-31 ends at the last timestamp there is.
+            DayEnd::End => start.saturating_add_micros(DAY_MICROS - 1),
+        });
     }
     let ago = text.strip_suffix("ago").unwrap_or(text).trim_end();
     match humantime::parse_duration(ago) {
@@ -80,14 +128,27 @@ mod tests {
             pair("o={\"a\":[1]}"),
             MetaPair("o".into(), json!({"a": [1]}))
         );
+        assert_eq!(pair("list=[1,2]"), MetaPair("list".into(), json!([1, 2])));
+        assert_eq!(pair("n=01"), MetaPair("n".into(), json!("01")));
         assert!(parse_meta("user_id").unwrap_err().contains("KEY=VALUE"));
         assert!(parse_meta("=x").is_err());
     }
 
     #[test]
+    fn meta_keys_holding_an_equals_sign_are_quoted() {
+        let pair = |text| parse_meta(text).unwrap();
+        assert_eq!(pair(r#""a=b"=c"#), MetaPair("a=b".into(), json!("c")));
+        assert_eq!(pair(r#""a=b"=1"#), MetaPair("a=b".into(), json!(1)));
+        assert_eq!(pair(r#""x\"y"="""#), MetaPair("x\"y".into(), json!("")));
+        for bad in [r#""a=b"#, r#""a"b=1"#, r#"""=1"#] {
+            assert!(parse_meta(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn times_absolute_dates_and_relative() {
         let now: Timestamp = "2026-01-31T12:00:00Z".parse().unwrap();
-        let at = |text| parse_time_at(text, now).map(|t| t.to_string());
+        let at = |text| parse_time_at(text, now, DayEnd::Start).map(|t| t.to_string());
         assert_eq!(
             at("2026-01-15T09:00:00+01:00").unwrap(),
             "2026-01-15T08:00:00.000000Z"
@@ -98,9 +159,33 @@ mod tests {
         assert_eq!(at("1h30m ago").unwrap(), "2026-01-31T10:30:00.000000Z");
         assert_eq!(at("2w").unwrap(), "2026-01-17T12:00:00.000000Z");
         assert_eq!(at("now").unwrap(), now.to_string());
-        for bad in ["yesterday", "2026-13-01", "7x", "", "-3d"] {
+        assert_eq!(at("100000y").unwrap(), Timestamp::MIN.to_string());
+        for bad in [
+            "yesterday",
+            "2026-13-01",
+            "7x",
+            "",
+            "-3d",
+            "2026-01-15T09:00:00",
+        ] {
             assert!(at(bad).is_err(), "{bad}");
         }
+        let error = at("0000-01-01").unwrap_err();
+        assert!(!error.starts_with("invalid input"), "{error}");
+    }
+
+    #[test]
+    fn a_date_as_the_upper_bound_takes_in_the_whole_day() {
+        let now: Timestamp = "2026-01-31T12:00:00Z".parse().unwrap();
+        let until = |text| parse_time_at(text, now, DayEnd::End).map(|t| t.to_string());
+        assert_eq!(until("2026-01-15").unwrap(), "2026-01-15T23:59:59.999999Z");
+        assert_eq!(until("9999-12-31").unwrap(), Timestamp::MAX.to_string());
+        // Times and times ago are instants: no day to extend.
+        assert_eq!(
+            until("2026-01-15T00:00:00Z").unwrap(),
+            "2026-01-15T00:00:00.000000Z"
+        );
+        assert_eq!(until("12h").unwrap(), "2026-01-31T00:00:00.000000Z");
     }
 
     #[test]

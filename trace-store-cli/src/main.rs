@@ -76,18 +76,22 @@ fn run(cli: &Cli) -> CliResult {
             if cli.json {
                 return print_json(&mut out, &rows);
             }
+            let total = store.count(&TraceFilter::new())?;
             if rows.is_empty() {
-                let hint = if *offset == 0 {
-                    "; try `trace-store demo`"
-                } else {
-                    ""
-                };
                 let shown = store::display(url);
-                writeln!(out, "no traces in {shown} at offset {offset}{hint}")?;
+                if total == 0 {
+                    let demo = store::command_for(url);
+                    writeln!(out, "no traces in {shown}; try `{demo} demo`")?;
+                } else {
+                    let total = render::thousands(total);
+                    writeln!(
+                        out,
+                        "no traces to show with --limit {limit} --offset {offset}; {shown} holds {total}"
+                    )?;
+                }
                 return Ok(());
             }
             render::summaries(&mut out, &rows)?;
-            let total = store.count(&TraceFilter::new())?;
             let shown = *offset as u64 + rows.len() as u64;
             let mut footer = format!(
                 "showing {}-{shown} of {}",
@@ -95,7 +99,10 @@ fn run(cli: &Cli) -> CliResult {
                 render::thousands(total)
             );
             if shown < total {
-                footer.push_str(&format!("; next page: trace-store list --offset {shown}"));
+                let cmd = store::command_for(url);
+                footer.push_str(&format!(
+                    "; next page: {cmd} list --limit {limit} --offset {shown}"
+                ));
             }
             writeln!(out, "{}", Style::Dim.paint(&footer))?;
         }
@@ -124,8 +131,7 @@ fn run(cli: &Cli) -> CliResult {
                 other => other.into(),
             })?;
             if cli.json {
-                serde_json::to_writer_pretty(&mut out, &trace)
-                    .map_err(|e| CliError::usage(e.to_string()))?;
+                serde_json::to_writer_pretty(&mut out, &trace)?;
                 writeln!(out)?;
             } else {
                 show::write(&mut out, &trace)?;
@@ -196,13 +202,13 @@ fn run(cli: &Cli) -> CliResult {
 
 /// The filter, rejected before any store work if it contradicts itself.
 fn checked(args: &FilterArgs) -> CliResult<TraceFilter> {
-    let filter = args.to_filter();
+    let filter = args.to_filter()?;
     filter.validate()?;
     Ok(filter)
 }
 
 fn print_json(out: &mut dyn Write, value: &impl serde::Serialize) -> CliResult {
-    serde_json::to_writer(&mut *out, value).map_err(|e| CliError::usage(e.to_string()))?;
+    serde_json::to_writer(&mut *out, value)?;
     writeln!(out)?;
     Ok(())
 }

@@ -1,6 +1,5 @@
 //! `show`: one trace as a header and a timeline of its step tree.
 
-use std::collections::HashMap;
 use std::io::{self, Write};
 
 use trace_store::{ErrorInfo, Status, Step, Trace, TraceSummary};
@@ -112,7 +111,7 @@ fn timeline(out: &mut dyn Write, trace: &Trace) -> io::Result<()> {
         ("TOKENS IN / OUT", true),
         ("COST", true),
     ]);
-    for (index, depth) in tree_order(&trace.steps) {
+    for (index, depth) in tree_order(trace) {
         let step = &trace.steps[index];
         let failed = step.status == Status::Error;
         let mut label = format!("{}{}", "  ".repeat(depth), step.kind);
@@ -161,36 +160,23 @@ fn timeline(out: &mut dyn Write, trace: &Trace) -> io::Result<()> {
 /// Steps in tree order (each parent followed by its children, in recorded order) with
 /// their depth. A step whose parent is unknown is a root; steps caught in a parent
 /// cycle are shown from the first of them, so every step appears exactly once.
-pub(crate) fn tree_order(steps: &[Step]) -> Vec<(usize, usize)> {
-    let mut index_of: HashMap<&str, usize> = HashMap::new();
-    for (i, step) in steps.iter().enumerate() {
-        if let Some(id) = step.id.as_deref() {
-            index_of.entry(id).or_insert(i);
-        }
-    }
-    let mut children: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
+pub(crate) fn tree_order(trace: &Trace) -> Vec<(usize, usize)> {
+    // Core decides which step is whose parent (duplicate ids, loops), so the tree drawn
+    // here is the one the summary's totals were computed on.
+    let parents = trace.step_parents();
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); parents.len()];
     let mut roots = Vec::new();
-    for (i, step) in steps.iter().enumerate() {
-        match step.parent_id.as_deref().and_then(|p| index_of.get(p)) {
-            Some(&parent) if parent != i => children[parent].push(i),
-            _ => roots.push(i),
+    for (i, parent) in parents.iter().enumerate() {
+        match parent {
+            Some(parent) => children[*parent].push(i),
+            None => roots.push(i),
         }
     }
-    let mut order = Vec::with_capacity(steps.len());
-    let mut seen = vec![false; steps.len()];
-    let starts = roots.into_iter().chain(0..steps.len());
-    for start in starts {
-        if seen[start] {
-            continue;
-        }
-        let mut stack = vec![(start, 0)];
-        while let Some((i, depth)) = stack.pop() {
-            if std::mem::replace(&mut seen[i], true) {
-                continue;
-            }
-            order.push((i, depth));
-            stack.extend(children[i].iter().rev().map(|&child| (child, depth + 1)));
-        }
+    let mut order = Vec::with_capacity(parents.len());
+    let mut stack: Vec<(usize, usize)> = roots.into_iter().rev().map(|root| (root, 0)).collect();
+    while let Some((i, depth)) = stack.pop() {
+        order.push((i, depth));
+        stack.extend(children[i].iter().rev().map(|&child| (child, depth + 1)));
     }
     order
 }
@@ -285,8 +271,10 @@ mod tests {
             step("e", Some("a")),
             step("f", Some("missing")),
         ];
+        let mut trace = Trace::new("r");
+        trace.steps = steps;
         assert_eq!(
-            tree_order(&steps),
+            tree_order(&trace),
             [(0, 0), (1, 1), (3, 2), (4, 1), (2, 0), (5, 0)]
         );
     }
@@ -298,8 +286,10 @@ mod tests {
             step("y", Some("x")),
             step("z", Some("z")),
         ];
-        let order = tree_order(&steps);
-        assert_eq!(order, [(2, 0), (0, 0), (1, 1)]);
+        let mut trace = Trace::new("r");
+        trace.steps = steps;
+        // Core cuts the x/y loop at its first step; z names itself and is a root.
+        assert_eq!(tree_order(&trace), [(0, 0), (1, 1), (2, 0)]);
     }
 
     #[test]

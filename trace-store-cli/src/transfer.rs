@@ -85,7 +85,7 @@ pub(crate) fn export(
                 _ => Path::new("."),
             };
             let what = || format!("cannot write {}", path.display());
-            let file = tempfile::NamedTempFile::new_in(dir).context(what)?;
+            let file = temp_file_for(path, dir).context(what)?;
             let mut writer = CountingWriter {
                 inner: BufWriter::new(file.as_file()),
                 bar: bar.clone(),
@@ -105,6 +105,24 @@ pub(crate) fn export(
         }
     }
     Ok(())
+}
+
+/// A temporary file in `dir` to rename over `target`, with the permissions `target`
+/// would get from a plain create (or already has), not the owner-only ones temporary
+/// files get: an export is meant to be read, possibly by someone else.
+fn temp_file_for(target: &Path, dir: &Path) -> io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Like `File::create`: 0o666, narrowed by the umask.
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let file = builder.tempfile_in(dir)?;
+    if let Some(existing) = std::fs::metadata(target).ok().filter(|m| m.is_file()) {
+        file.as_file().set_permissions(existing.permissions())?;
+    }
+    Ok(file)
 }
 
 /// One input of `import`: a file or standard input.
@@ -262,16 +280,14 @@ impl TraceStore for Ticking<'_> {
     }
 }
 
-/// True if both URLs name the same file store.
+/// True if both URLs name the same store, or the same file under two schemes (which
+/// could only fail, or worse, read one format as the other).
 fn same_store(a: &StoreUrl, b: &StoreUrl) -> bool {
     match (file_of(a), file_of(b)) {
-        (Some(x), Some(y)) => {
-            a.feature() == b.feature()
-                && match (x.canonicalize(), y.canonicalize()) {
-                    (Ok(x), Ok(y)) => x == y,
-                    _ => x == y,
-                }
-        }
+        (Some(x), Some(y)) => match (x.canonicalize(), y.canonicalize()) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => x == y,
+        },
         _ => matches!((a, b), (StoreUrl::Redis { .. }, StoreUrl::Redis { .. })) && a == b,
     }
 }

@@ -449,7 +449,7 @@ fn bad_input_gives_exit_codes_and_one_line_messages() {
             2,
             "unknown store scheme \"mysql\"",
         ),
-        (&["--store", "traces.db", "list"], 2, "has no scheme"),
+        (&["--store", "traces.db", "list"], 2, "\"traces.db\""),
         (&["--store", &missing_db, "list"], 2, "does not exist"),
         (
             &["--store", &url, "import", "no-such-file.jsonl"],

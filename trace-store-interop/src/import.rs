@@ -5,7 +5,7 @@ use std::io::BufRead;
 
 use trace_store_core::{Error, Result, Trace, TraceStore};
 
-use crate::{Format, read_traces};
+use crate::{Format, read_traces, reason};
 
 /// How many bad records an [`ImportReport`] keeps for display; the rest are counted.
 pub const MAX_REPORTED_ERRORS: usize = 10;
@@ -69,14 +69,6 @@ pub struct LineError {
 impl fmt::Display for LineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "line {}: {}", self.line_number, reason(&self.error))
-    }
-}
-
-/// An error's message without the "invalid input:" prefix, which says nothing here.
-fn reason(error: &Error) -> String {
-    match error {
-        Error::InvalidInput { message } => message.clone(),
-        other => other.to_string(),
     }
 }
 
@@ -240,6 +232,22 @@ mod tests {
             .collect();
         assert_eq!(saved.len(), 6, "{saved:?}");
         assert!(store.load_opt("r7").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_bad_native_line_is_described_as_input_not_as_stored_data() {
+        let mut bytes = trace_store_core::Trace::new("a").to_json_vec().unwrap();
+        bytes.extend_from_slice(b"\n{\"run_id\": 5}\n");
+        let report = check(&mut &bytes[..], &ImportOptions::default()).unwrap();
+        assert_eq!(
+            (report.format, report.saved, report.skipped),
+            (Format::Native, 1, 1)
+        );
+        let error = report.errors[0].to_string();
+        assert!(
+            error.starts_with("line 2: cannot decode trace JSON"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -109,10 +109,10 @@ impl Iterator for Traces<'_> {
 /// number, so a caller can stop at the first bad record or skip it.
 ///
 /// A stream is either JSON Lines (one record per line; blank lines are ignored) or one
-/// JSON document spread over several lines, as selectools' `AgentTrace.to_json(path)`
-/// and `trace-store show --json` write: an object (one trace) or an array of them.
+/// JSON document, as selectools' `AgentTrace.to_json(path)` and `trace-store show
+/// --json` write: an object (one trace) or an array of them, on one line or several.
 /// [`Format::Auto`] decides between native and selectools from the first record that
-/// parses; records before it that do not parse are reported. Native lines are decoded
+/// is a JSON object; records before it are reported. Native lines are decoded
 /// by [`jsonl_traces`], the same reader
 /// [`TraceStoreExt::import_jsonl`](trace_store_core::TraceStoreExt::import_jsonl) uses.
 ///
@@ -160,11 +160,23 @@ pub fn read_traces<'a>(reader: &'a mut dyn BufRead, format: Format) -> Traces<'a
             }
         }
         match serde_json::from_slice::<Value>(&buffer) {
+            // `json.dump(list_of_traces, f)` writes the whole array on one line.
+            Ok(Value::Array(_)) if early.is_empty() => {
+                return document(reader, buffer, consumed, format);
+            }
+            // Only an object can tell the formats apart; report anything else and
+            // detect from the next record.
+            Ok(value) if format == Format::Auto && !value.is_object() => {
+                early.push(JsonlLine {
+                    line_number: consumed,
+                    trace: Err(Error::invalid(format!(
+                        "expected a JSON object, found {}",
+                        selectools::kind_of(&value)
+                    ))),
+                });
+            }
             Ok(value) => {
-                let format = match format {
-                    Format::Auto => Format::detect(&value),
-                    chosen => chosen,
-                };
+                let format = resolve(format, &value);
                 let first = JsonlLine {
                     line_number: consumed,
                     trace: decode(format, &buffer, value),
@@ -395,6 +407,45 @@ mod tests {
         let (_, lines) = results(b"{\n \"run_id\": \n", Format::Auto);
         let error = lines[0].1.as_ref().unwrap_err().to_string();
         assert!(error.contains("not a JSON document: line 3"), "{error}");
+    }
+
+    #[test]
+    fn an_array_on_one_line_is_read_like_a_pretty_one() {
+        // `json.dump([t.to_dict() for t in traces], f)` writes a single line.
+        let one_line =
+            br#"[{"run_id": "r1", "start_time": 2.0}, {"run_id": "r2", "start_time": 3.0}]
+"#;
+        let (format, lines) = results(one_line, Format::Auto);
+        assert_eq!(format, Format::Selectools);
+        let ids: Vec<_> = lines
+            .iter()
+            .map(|(n, r)| (*n, r.as_ref().map(|t| t.run_id.as_str()).ok()))
+            .collect();
+        assert_eq!(ids, [(1, Some("r1")), (1, Some("r2"))]);
+
+        let mut native_array = b"\n[".to_vec();
+        native_array.extend(native("a").to_json_vec().unwrap());
+        native_array.extend_from_slice(b"]");
+        let (format, lines) = results(&native_array, Format::Auto);
+        assert_eq!(format, Format::Native);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].0, 2);
+        assert_eq!(lines[0].1.as_ref().unwrap(), &native("a"));
+    }
+
+    #[test]
+    fn detection_skips_records_that_are_not_objects() {
+        let mut file = b"null\n42\n".to_vec();
+        file.extend_from_slice(br#"{"run_id": "r1", "start_time": 2.0}"#);
+        let (format, lines) = results(&file, Format::Auto);
+        assert_eq!(format, Format::Selectools);
+        let numbers: Vec<_> = lines.iter().map(|(n, r)| (*n, r.is_ok())).collect();
+        assert_eq!(numbers, [(1, false), (2, false), (3, true)]);
+        let error = lines[0].1.as_ref().unwrap_err().to_string();
+        assert!(
+            error.contains("expected a JSON object, found null"),
+            "{error}"
+        );
     }
 
     #[test]

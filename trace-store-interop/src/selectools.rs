@@ -11,7 +11,7 @@
 //! | `timestamp` (float seconds) | [`Step::started_at`] |
 //! | `duration_ms` | [`Step::duration_us`] |
 //! | `tool_name`, `tool_args`, `tool_result` | [`Step::tool`], [`Step::input`], [`Step::output`] |
-//! | `model`, `prompt_tokens`, `completion_tokens` | [`Step::model`], [`Step::usage`] |
+//! | `model`, `prompt_tokens`, `completion_tokens` | [`Step::model`], [`Step::usage`] (except in `prompt_compressed` steps, where selectools writes the conversation's estimated size before and after compression there: those stay attributes, so token totals match what was billed) |
 //! | `cost_usd` | [`Step::cost_nano_usd`], rounded to the nano-dollar |
 //! | `error` (a string) | [`Step::error`], with [`Step::status`] `error` |
 //! | any other step field (`reasoning`, `summary`, ...) | `attributes["selectools.<field>"]` |
@@ -107,7 +107,7 @@ pub(crate) fn looks_native(object: &Map<String, Value>) -> bool {
         || (object.contains_key("created_at") && !object.contains_key("start_time"))
 }
 
-fn kind_of(value: &Value) -> &'static str {
+pub(crate) fn kind_of(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -256,8 +256,9 @@ fn convert(mut t: Map<String, Value>, line: Option<Map<String, Value>>) -> Resul
             .into_iter()
             .enumerate()
             .map(|(index, step)| {
-                convert_step(step)
-                    .map_err(|error| Error::invalid(format!("step {index}: {}", message(&error))))
+                convert_step(step).map_err(|error| {
+                    Error::invalid(format!("step {index}: {}", crate::reason(&error)))
+                })
             })
             .collect::<Result<_>>()?,
         Some(other) => {
@@ -318,14 +319,6 @@ fn convert(mut t: Map<String, Value>, line: Option<Map<String, Value>>) -> Resul
     Ok(trace)
 }
 
-/// An error's message without the variant's prefix, for nesting in another message.
-fn message(error: &Error) -> String {
-    match error {
-        Error::InvalidInput { message } => message.clone(),
-        other => other.to_string(),
-    }
-}
-
 /// The step kind for a selectools step `type`.
 pub fn step_kind(step_type: &str) -> StepKind {
     match step_type {
@@ -342,6 +335,9 @@ pub fn step_type(kind: &StepKind) -> &str {
     }
 }
 
+/// The selectools step type whose token fields are sizes, not usage.
+const COMPRESSION_STEP: &str = "prompt_compressed";
+
 fn convert_step(value: Value) -> Result<Step> {
     let mut s = object("step", value)?;
     let name = match s.remove("type") {
@@ -355,6 +351,7 @@ fn convert_step(value: Value) -> Result<Step> {
         None => return Err(Error::invalid("no `type`")),
     };
     let mut step = Step::new(step_kind(&name));
+    let tokens_are_usage = name != COMPRESSION_STEP;
     let mut attributes = BTreeMap::new();
     if step_type(&step.kind) != name {
         // A spelling that maps onto a kind whose selectools name differs (`tool_call`).
@@ -382,11 +379,16 @@ fn convert_step(value: Value) -> Result<Step> {
     if let Some(v) = take(&mut s, "model") {
         step.model = Some(string("model", v)?);
     }
-    if let Some(v) = take(&mut s, "prompt_tokens") {
-        step.usage.input_tokens = count("prompt_tokens", &v)?;
-    }
-    if let Some(v) = take(&mut s, "completion_tokens") {
-        step.usage.output_tokens = count("completion_tokens", &v)?;
+    // selectools' memory manager records the conversation's estimated size before and
+    // after compression in a `prompt_compressed` step's token fields: no model was paid
+    // for them, so they stay attributes instead of adding to the trace's token totals.
+    if tokens_are_usage {
+        if let Some(v) = take(&mut s, "prompt_tokens") {
+            step.usage.input_tokens = count("prompt_tokens", &v)?;
+        }
+        if let Some(v) = take(&mut s, "completion_tokens") {
+            step.usage.output_tokens = count("completion_tokens", &v)?;
+        }
     }
     if let Some(v) = take(&mut s, "cost_usd") {
         let nano = (number("cost_usd", &v)? * 1e9).round();
@@ -536,6 +538,30 @@ mod tests {
         );
         assert_eq!(trace.steps[3].kind, StepKind::Guardrail);
         trace.validate().unwrap();
+    }
+
+    #[test]
+    fn compression_sizes_are_not_token_usage() {
+        // selectools' memory manager writes the conversation's estimated size before and
+        // after compression into a `prompt_compressed` step's token fields.
+        let value = json!({"run_id": "r", "start_time": 1.0, "steps": [
+            {"type": "llm_call", "model": "m", "prompt_tokens": 100, "completion_tokens": 20},
+            {"type": "prompt_compressed", "prompt_tokens": 12000, "completion_tokens": 3000,
+             "summary": "Compressed 9 messages: 12000→3000 tokens"}
+        ]});
+        let trace = line(value).unwrap();
+        let summary = TraceSummary::from(&trace);
+        assert_eq!((summary.input_tokens, summary.output_tokens), (100, 20));
+        let compressed = &trace.steps[1];
+        assert!(compressed.usage.is_zero());
+        assert_eq!(
+            compressed.attributes["selectools.prompt_tokens"],
+            json!(12000)
+        );
+        assert_eq!(
+            compressed.attributes["selectools.completion_tokens"],
+            json!(3000)
+        );
     }
 
     #[test]
