@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::backends::Backend;
-use crate::report::Report;
+use crate::report::{Report, ms};
 
 /// selectools 1.3.0 on the same 10k workload, mean ms per op (DESIGN.md section 8):
 /// (op, InMemory, SQLite, JSONL).
@@ -28,18 +28,6 @@ const SELECTOOLS: &[(&str, &str, f64, f64, f64)] = &[
     ("load", "load", 0.0017, 0.16, 168.0),
     ("delete", "delete", 0.31, 0.57, 1734.0),
 ];
-
-fn ms(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 1.0 {
-        format!("{v:.2}")
-    } else if v >= 0.01 {
-        format!("{v:.3}")
-    } else {
-        format!("{v:.4}")
-    }
-}
 
 fn speedup(theirs: f64, ours: f64) -> String {
     if ours <= 0.0 {

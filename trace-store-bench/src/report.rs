@@ -254,11 +254,14 @@ pub(crate) fn targets(replay: &[ReplayRun], ratios: &[Ratio]) -> Vec<TargetCheck
     out
 }
 
-fn ms(v: f64) -> String {
+/// Milliseconds with as many digits as their size deserves.
+pub(crate) fn ms(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.0}")
     } else if v >= 1.0 {
         format!("{v:.2}")
+    } else if v >= 0.01 {
+        format!("{v:.3}")
     } else {
         format!("{v:.4}")
     }
