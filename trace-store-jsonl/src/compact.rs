@@ -64,31 +64,21 @@ impl JsonlStore {
             let _ = temp.as_file().set_permissions(metadata.permissions());
         }
 
+        // Live records in file order, merged into contiguous byte ranges so each range
+        // is copied with one read and one write.
         let mut moves = Vec::with_capacity(live.len());
         let mut written = 0u64;
-        let mut run: Option<(u64, u64)> = None;
-        let mut buf = Vec::new();
+        let mut ranges: Vec<(u64, u64)> = Vec::new();
         for (run_id, loc) in &live {
             moves.push((run_id.as_str(), written));
             written += loc.len;
-            run = match run {
-                Some((start, end)) if end == loc.offset => Some((start, end + loc.len)),
-                previous => {
-                    if let Some((start, end)) = previous {
-                        copy(
-                            &source.file,
-                            start,
-                            end,
-                            temp.as_file(),
-                            &mut buf,
-                            &self.path,
-                        )?;
-                    }
-                    Some((loc.offset, loc.offset + loc.len))
-                }
-            };
+            match ranges.last_mut() {
+                Some((_, end)) if *end == loc.offset => *end += loc.len,
+                _ => ranges.push((loc.offset, loc.offset + loc.len)),
+            }
         }
-        if let Some((start, end)) = run {
+        let mut buf = Vec::new();
+        for (start, end) in ranges {
             copy(
                 &source.file,
                 start,
