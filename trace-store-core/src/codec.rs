@@ -52,7 +52,7 @@ pub fn validate_run_id(run_id: &str) -> Result<()> {
 
 impl Trace {
     /// Checks everything a store checks before it writes: the run_id, the schema
-    /// version, that no step kind is an `Other` spelling a known kind (it would not
+    /// version, every score ([`Score::validate`](crate::Score::validate)), that no step kind is an `Other` spelling a known kind (it would not
     /// read back as itself), and that no JSON value nests deeper than
     /// [`MAX_JSON_DEPTH`] (it could not be read back at all).
     pub fn validate(&self) -> Result<()> {
@@ -74,6 +74,14 @@ impl Trace {
                 self.run_id,
                 step.kind.as_str()
             )));
+        }
+        for score in &self.scores {
+            score.validate().map_err(|error| match error {
+                Error::InvalidInput { message } => {
+                    Error::invalid(format!("trace {:?}: {message}", self.run_id))
+                }
+                other => other,
+            })?;
         }
         self.validate_depth()
     }

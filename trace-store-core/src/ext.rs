@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, Write};
 
-use crate::{Error, Result, Trace, TraceFilter, TraceStore, TraceSummary};
+use crate::{Error, Result, Timestamp, Trace, TraceFilter, TraceStore, TraceSummary};
 
 /// Traces per `save_many` call when copying or importing.
 const BATCH: usize = 256;
@@ -82,6 +82,47 @@ pub trait TraceStoreExt: TraceStore {
         Ok(written)
     }
 
+    /// Applies a retention policy as of `now`: deletes every trace created before
+    /// `now - max_age`, then every trace but the newest `max_count`, each through
+    /// [`TraceStore::delete_where`], and reports how many went for which reason.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use trace_store_core::{RetentionPolicy, Timestamp, Trace, TraceStore, TraceStoreExt};
+    /// # let store = trace_store_memory::MemoryStore::unbounded();
+    /// let now = Timestamp::now();
+    /// for (i, age_days) in [0i64, 1, 2, 40].iter().enumerate() {
+    ///     let created = now.saturating_add_micros(-age_days * 86_400_000_000);
+    ///     store.save(&Trace::new(format!("r{i}")).with_created_at(created))?;
+    /// }
+    /// let policy = RetentionPolicy::new().with_max_age(Duration::from_secs(30 * 86_400)).with_max_count(2);
+    /// let report = store.purge(&policy, now)?;
+    /// assert_eq!((report.deleted_by_age, report.deleted_by_count), (1, 1));
+    /// assert_eq!(store.list(10, 0)?.len(), 2);
+    /// # Ok::<(), trace_store_core::Error>(())
+    /// ```
+    fn purge(&self, policy: &RetentionPolicy, now: Timestamp) -> Result<PurgeReport> {
+        let mut report = PurgeReport::default();
+        if let Some(max_age) = policy.max_age {
+            let age = i64::try_from(max_age.as_micros()).unwrap_or(i64::MAX);
+            let cutoff = now.saturating_add_micros(age.saturating_neg());
+            if cutoff > Timestamp::MIN {
+                let older = TraceFilter::new().with_until(cutoff.saturating_add_micros(-1));
+                report.deleted_by_age = self.delete_where(&older)?;
+            }
+        }
+        if let Some(max_count) = policy.max_count {
+            let keep = usize::try_from(max_count).unwrap_or(usize::MAX);
+            if keep == 0 {
+                report.deleted_by_count = self.delete_where(&TraceFilter::new())?;
+            } else if let Some(last_kept) = self.list(1, keep - 1)?.pop() {
+                let beyond = TraceFilter::new().with_after(last_kept.cursor());
+                report.deleted_by_count = self.delete_where(&beyond)?;
+            }
+        }
+        Ok(report)
+    }
+
     /// Saves every trace of a JSON Lines stream as [`TraceStoreExt::export_jsonl`] writes
     /// it and returns how many were saved. Stops at the first line that is not a valid
     /// trace, with [`Error::InvalidInput`] naming the line; the batches before it are
@@ -92,6 +133,55 @@ pub trait TraceStoreExt: TraceStore {
                 .map_err(|error| Error::invalid(format!("line {}: {error}", line.line_number)))
         });
         save_in_batches(self, traces)
+    }
+}
+
+/// What [`TraceStoreExt::purge`] keeps: nothing older than `max_age`, and at most the
+/// newest `max_count` traces. An unset limit does not apply.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetentionPolicy {
+    /// Traces created longer ago than this are deleted.
+    pub max_age: Option<std::time::Duration>,
+    /// Only this many of the newest traces are kept.
+    pub max_count: Option<u64>,
+}
+
+impl RetentionPolicy {
+    /// A policy that keeps everything.
+    pub fn new() -> RetentionPolicy {
+        RetentionPolicy::default()
+    }
+
+    /// Deletes traces created longer ago than `max_age`.
+    #[must_use]
+    pub fn with_max_age(mut self, max_age: std::time::Duration) -> RetentionPolicy {
+        self.max_age = Some(max_age);
+        self
+    }
+
+    /// Keeps only the newest `max_count` traces.
+    #[must_use]
+    pub fn with_max_count(mut self, max_count: u64) -> RetentionPolicy {
+        self.max_count = Some(max_count);
+        self
+    }
+}
+
+/// What [`TraceStoreExt::purge`] deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct PurgeReport {
+    /// Traces deleted for being older than `max_age`.
+    pub deleted_by_age: u64,
+    /// Traces deleted for being beyond the newest `max_count`.
+    pub deleted_by_count: u64,
+}
+
+impl PurgeReport {
+    /// Traces deleted in all.
+    pub fn deleted(&self) -> u64 {
+        self.deleted_by_age + self.deleted_by_count
     }
 }
 

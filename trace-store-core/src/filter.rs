@@ -46,6 +46,49 @@ impl fmt::Display for Cursor {
     }
 }
 
+/// A range of one trace-level score, for [`TraceFilter::score`]: inclusive, either
+/// bound optional; a trace without a value for the score never matches.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ScoreRange {
+    /// The score's name.
+    pub name: String,
+    /// Lowest value that matches.
+    pub min: Option<f64>,
+    /// Highest value that matches.
+    pub max: Option<f64>,
+}
+
+impl ScoreRange {
+    /// True if `value` lies in the range.
+    pub fn contains(&self, value: f64) -> bool {
+        self.min.is_none_or(|min| value >= min) && self.max.is_none_or(|max| value <= max)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.name.is_empty() {
+            return Err(Error::invalid("the score filter names no score"));
+        }
+        for bound in [self.min, self.max].into_iter().flatten() {
+            if !bound.is_finite() {
+                return Err(Error::invalid(format!(
+                    "score filter {:?}: bound {bound} is not a finite number",
+                    self.name
+                )));
+            }
+        }
+        if let (Some(min), Some(max)) = (self.min, self.max)
+            && min > max
+        {
+            return Err(Error::invalid(format!(
+                "score filter {:?}: min ({min}) is greater than max ({max})",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Which traces a query selects and which page of them it returns.
 ///
 /// Every criterion that is set must hold (AND); unset criteria are not applied. The
@@ -85,6 +128,14 @@ pub struct TraceFilter {
     pub status: Option<Status>,
     /// Exactly this name.
     pub name: Option<String>,
+    /// Exactly this session.
+    pub session_id: Option<String>,
+    /// The trace's searchable text ([`Trace::search_text`](crate::Trace::search_text))
+    /// contains this, case-insensitively. Empty is [`Error::InvalidInput`].
+    pub text: Option<String>,
+    /// The trace-level score of this name has a value in this range
+    /// ([`TraceSummary::scores`]).
+    pub score: Option<ScoreRange>,
     /// Only traces strictly after this position in list order (keyset paging).
     pub after: Option<Cursor>,
     /// Matches to skip (after the cursor).
@@ -148,6 +199,37 @@ impl TraceFilter {
         self
     }
 
+    /// Requires this session.
+    #[must_use]
+    pub fn with_session_id(mut self, session_id: impl Into<String>) -> Self {
+        self.session_id = Some(session_id.into());
+        self
+    }
+
+    /// Requires the searchable text to contain `text`, case-insensitively.
+    #[must_use]
+    pub fn with_text(mut self, text: impl Into<String>) -> Self {
+        self.text = Some(text.into());
+        self
+    }
+
+    /// Requires the trace-level score `name` to have a value in `min..=max` (either
+    /// bound may be open).
+    #[must_use]
+    pub fn with_score(
+        mut self,
+        name: impl Into<String>,
+        min: Option<f64>,
+        max: Option<f64>,
+    ) -> Self {
+        self.score = Some(ScoreRange {
+            name: name.into(),
+            min,
+            max,
+        });
+        self
+    }
+
     /// Returns only traces strictly after `cursor` in list order.
     #[must_use]
     pub fn with_after(mut self, cursor: Cursor) -> Self {
@@ -180,9 +262,17 @@ impl TraceFilter {
         }
     }
 
-    /// Rejects filters that can never match because they contradict themselves:
-    /// `min_steps > max_steps` or `since > until` ([`Error::InvalidInput`]).
+    /// Rejects filters that contradict themselves or cannot be evaluated
+    /// ([`Error::InvalidInput`]): `min_steps > max_steps`, `since > until`, an empty
+    /// text query, a score range with `min > max` or a bound that is not a finite
+    /// number.
     pub fn validate(&self) -> Result<()> {
+        if self.text.as_deref() == Some("") {
+            return Err(Error::invalid("the text query is empty"));
+        }
+        if let Some(range) = &self.score {
+            range.validate()?;
+        }
         if let (Some(min), Some(max)) = (self.min_steps, self.max_steps)
             && min > max
         {
@@ -200,10 +290,21 @@ impl TraceFilter {
         Ok(())
     }
 
-    /// True if `summary` meets every criterion, including the cursor (offset and limit
-    /// are about pages, not about single traces, and are not checked).
+    /// True if `summary` meets every criterion that a summary carries, including the
+    /// cursor. Not checked here: `text` (the summary does not carry the searchable
+    /// text; see [`TraceFilter::matches_text`]) and offset and limit (they are about
+    /// pages, not single traces).
     pub fn matches(&self, summary: &TraceSummary) -> bool {
-        self.min_steps.is_none_or(|min| summary.steps >= min)
+        self.session_id
+            .as_ref()
+            .is_none_or(|session| summary.session_id.as_ref() == Some(session))
+            && self.score.as_ref().is_none_or(|range| {
+                summary
+                    .scores
+                    .get(&range.name)
+                    .is_some_and(|value| range.contains(*value))
+            })
+            && self.min_steps.is_none_or(|min| summary.steps >= min)
             && self.max_steps.is_none_or(|max| summary.steps <= max)
             && self.since.is_none_or(|since| summary.created_at >= since)
             && self.until.is_none_or(|until| summary.created_at <= until)
@@ -224,16 +325,41 @@ impl TraceFilter {
             })
     }
 
+    /// True if the filter has no text query, or `search_text` (a trace's
+    /// [`Trace::search_text`](crate::Trace::search_text)) contains it.
+    pub fn matches_text(&self, search_text: &str) -> bool {
+        self.text
+            .as_deref()
+            .is_none_or(|query| crate::text_contains(search_text, query))
+    }
+
     /// Applies the whole filter (criteria, cursor, offset, limit) to summaries that are
-    /// already in list order, for backends that keep an ordered index in memory.
+    /// already in list order, for backends that keep an ordered index in memory. A
+    /// text query is not applied; see [`TraceFilter::page_where`].
     pub fn page<'a, I>(&'a self, ordered: I) -> impl Iterator<Item = &'a TraceSummary> + 'a
     where
         I: IntoIterator<Item = &'a TraceSummary>,
         I::IntoIter: 'a,
     {
+        self.page_where(ordered, |_| true)
+    }
+
+    /// [`TraceFilter::page`] with one more criterion, `also`, applied with the others
+    /// before offset and limit: how a backend adds the text predicate (or any check
+    /// that needs more than the summary).
+    pub fn page_where<'a, I, F>(
+        &'a self,
+        ordered: I,
+        mut also: F,
+    ) -> impl Iterator<Item = &'a TraceSummary> + 'a
+    where
+        I: IntoIterator<Item = &'a TraceSummary>,
+        I::IntoIter: 'a,
+        F: FnMut(&TraceSummary) -> bool + 'a,
+    {
         ordered
             .into_iter()
-            .filter(move |summary| self.matches(summary))
+            .filter(move |summary| self.matches(summary) && also(summary))
             .skip(self.offset)
             .take(self.limit.unwrap_or(usize::MAX))
     }

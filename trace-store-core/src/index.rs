@@ -113,14 +113,27 @@ impl SummaryIndex {
     }
 
     /// Calls `visit` on each summary `filter` selects, in list order, with the filter's
-    /// cursor, offset and limit applied. The filter is not validated here.
-    pub fn for_each_match(&self, filter: &TraceFilter, mut visit: impl FnMut(&TraceSummary)) {
+    /// cursor, offset and limit applied. The filter is not validated here, and its text
+    /// query is not applied (the index holds no text): use
+    /// [`SummaryIndex::for_each_match_where`] with the text predicate.
+    pub fn for_each_match(&self, filter: &TraceFilter, visit: impl FnMut(&TraceSummary)) {
+        self.for_each_match_where(filter, |_| true, visit);
+    }
+
+    /// [`SummaryIndex::for_each_match`] with one more criterion, `also`, checked with
+    /// the filter's own before offset and limit (a text predicate, say).
+    pub fn for_each_match_where(
+        &self,
+        filter: &TraceFilter,
+        mut also: impl FnMut(&TraceSummary) -> bool,
+        mut visit: impl FnMut(&TraceSummary),
+    ) {
         let Some(range) = range_of(filter) else {
             return;
         };
         if filter.metadata_match.is_empty() {
             let ordered = self.order.range(range).rev().map(|(_, summary)| summary);
-            filter.page(ordered).for_each(&mut visit);
+            filter.page_where(ordered, &mut also).for_each(&mut visit);
             return;
         }
         let mut smallest: Option<&BTreeSet<Cursor>> = None;
@@ -141,7 +154,7 @@ impl SummaryIndex {
                 .range(range)
                 .rev()
                 .filter_map(|cursor| self.order.get(cursor));
-            filter.page(ordered).for_each(&mut visit);
+            filter.page_where(ordered, &mut also).for_each(&mut visit);
         }
     }
 

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::Timestamp;
+use crate::{Score, Timestamp};
 
 /// The schema version this library writes and the newest it reads.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -39,6 +39,10 @@ pub struct Trace {
     /// Agent or workflow name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The conversation or thread this run belongs to (OpenTelemetry `session.id`,
+    /// `gen_ai.conversation.id`); runs sharing it are the turns of one session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
     /// When the run began: the ordering key of every listing and the key of
     /// `since`/`until`. Stores keep it as given.
     pub created_at: Timestamp,
@@ -57,6 +61,10 @@ pub struct Trace {
     /// Steps in recorded order; nesting is expressed by [`Step::parent_id`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<Step>,
+    /// Feedback, evaluations and rewards, at most one per identity
+    /// `(name, step_id, source)`; add them with [`Trace::add_score`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scores: Vec<Score>,
 }
 
 fn schema_version_default() -> u32 {
@@ -71,12 +79,14 @@ impl Trace {
             run_id: run_id.into(),
             parent_run_id: None,
             name: None,
+            session_id: None,
             created_at: Timestamp::now(),
             ended_at: None,
             status: Status::Unset,
             error: None,
             metadata: BTreeMap::new(),
             steps: Vec::new(),
+            scores: Vec::new(),
         }
     }
 
@@ -85,6 +95,39 @@ impl Trace {
     pub fn with_name(mut self, name: impl Into<String>) -> Trace {
         self.name = Some(name.into());
         self
+    }
+
+    /// Sets the session (conversation, thread) the run belongs to.
+    #[must_use]
+    pub fn with_session_id(mut self, session_id: impl Into<String>) -> Trace {
+        self.session_id = Some(session_id.into());
+        self
+    }
+
+    /// Adds a score, replacing the one with the same identity (see [`Trace::add_score`]).
+    #[must_use]
+    pub fn with_score(mut self, score: Score) -> Trace {
+        self.add_score(score);
+        self
+    }
+
+    /// Adds a score. A score with the same identity `(name, step_id, source)` is
+    /// replaced in place; a new one is appended.
+    ///
+    /// ```
+    /// use trace_store_core::{Score, ScoreSource, Trace};
+    ///
+    /// let mut trace = Trace::new("r").with_score(Score::new("helpful").with_value(0.0));
+    /// trace.add_score(Score::new("helpful").with_value(1.0));
+    /// trace.add_score(Score::new("helpful").with_source(ScoreSource::Llm).with_value(0.5));
+    /// assert_eq!(trace.scores.len(), 2);
+    /// assert_eq!(trace.scores[0].value, Some(1.0));
+    /// ```
+    pub fn add_score(&mut self, score: Score) {
+        match self.scores.iter_mut().find(|s| s.same_identity(&score)) {
+            Some(existing) => *existing = score,
+            None => self.scores.push(score),
+        }
     }
 
     /// Sets the parent run.

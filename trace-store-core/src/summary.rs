@@ -20,6 +20,9 @@ pub struct TraceSummary {
     /// The trace's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The trace's session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
     /// The trace's status.
     #[serde(default, skip_serializing_if = "Status::is_unset")]
     pub status: Status,
@@ -32,6 +35,11 @@ pub struct TraceSummary {
     /// Steps with status error, plus one if the run itself failed.
     #[serde(default)]
     pub error_count: u64,
+    /// Steps with status error none of whose descendants has status error: each
+    /// failure counted once, however many enclosing spans it also failed. What the CLI
+    /// and the viewer show.
+    #[serde(default)]
+    pub failed_steps: u64,
     /// Input tokens, each counted once (see [`TraceSummary::from`]).
     #[serde(default)]
     pub input_tokens: u64,
@@ -47,6 +55,10 @@ pub struct TraceSummary {
     /// The trace's metadata.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, Value>,
+    /// Trace-level scores (no `step_id`) that carry a value, by name. When several
+    /// sources scored the same name, the one recorded last in `Trace::scores` wins.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scores: BTreeMap<String, f64>,
 }
 
 /// Calls, tokens and cost of one model.
@@ -125,6 +137,24 @@ impl Trace {
     }
 }
 
+/// For each step, whether any of its descendants is `marked`. The parent graph is a
+/// forest, so a walk up stops at the first step already set: everything above it was
+/// set by the walk that set it. Linear in the number of steps.
+fn mark_ancestors(parent: &[Option<usize>], marked: impl Iterator<Item = bool>) -> Vec<bool> {
+    let mut below = vec![false; parent.len()];
+    for (i, _) in marked.enumerate().filter(|(_, m)| *m) {
+        let mut current = parent[i];
+        while let Some(p) = current {
+            if below[p] {
+                break;
+            }
+            below[p] = true;
+            current = parent[p];
+        }
+    }
+    below
+}
+
 /// Turns every cycle of the parent graph into a chain by making its lowest index a
 /// root. Each step is walked once: a walk stops at the first step an earlier walk
 /// finished, or at a step already on its own path (a cycle).
@@ -170,7 +200,10 @@ impl From<&Trace> for TraceSummary {
     /// - tokens and cost (and `models`): summed over steps, skipping a step any of whose
     ///   descendants also carries usage or cost (an aggregate span that repeats its
     ///   children);
-    /// - `error_count`: steps with status error, plus one if the run's status is error.
+    /// - `error_count`: steps with status error, plus one if the run's status is error;
+    /// - `failed_steps`: steps with status error that have no descendant with status
+    ///   error;
+    /// - `scores`: trace-level scores with a value, the last recorded per name.
     ///
     /// Nesting is read by [`Trace::step_parents`]: a `parent_id` shared by several
     /// steps names the last of them; a loop of parents is cut at its first-recorded
@@ -180,34 +213,30 @@ impl From<&Trace> for TraceSummary {
         let steps = &trace.steps;
         let parent = trace.step_parents();
 
-        // Mark every ancestor of a step that carries usage. The parent graph is a
-        // forest, so a walk can stop at the first step already marked: everything
-        // above it was marked by the walk that marked it.
-        let mut covered_by_descendant = vec![false; steps.len()];
-        for (i, _) in steps.iter().enumerate().filter(|(_, s)| carries_usage(s)) {
-            let mut current = parent[i];
-            while let Some(p) = current {
-                if covered_by_descendant[p] {
-                    break;
-                }
-                covered_by_descendant[p] = true;
-                current = parent[p];
-            }
-        }
+        let covered_by_descendant = mark_ancestors(&parent, steps.iter().map(carries_usage));
+        let error_below = mark_ancestors(&parent, steps.iter().map(|s| s.status == Status::Error));
 
         let mut summary = TraceSummary {
             run_id: trace.run_id.clone(),
             name: trace.name.clone(),
+            session_id: trace.session_id.clone(),
             status: trace.status,
             created_at: trace.created_at,
             steps: steps.len(),
             total_ms: 0.0,
             error_count: u64::from(trace.status == Status::Error),
+            failed_steps: 0,
             input_tokens: 0,
             output_tokens: 0,
             cost_nano_usd: 0,
             models: BTreeMap::new(),
             metadata: trace.metadata.clone(),
+            scores: trace
+                .scores
+                .iter()
+                .filter(|score| score.step_id.is_none())
+                .filter_map(|score| Some((score.name.clone(), score.value?)))
+                .collect(),
         };
         let mut root_us: u64 = 0;
         for (i, step) in steps.iter().enumerate() {
@@ -216,6 +245,9 @@ impl From<&Trace> for TraceSummary {
             }
             if step.status == Status::Error {
                 summary.error_count += 1;
+                if !error_below[i] {
+                    summary.failed_steps += 1;
+                }
             }
             if covered_by_descendant[i] || !carries_usage(step) {
                 continue;
@@ -257,6 +289,9 @@ pub struct TraceStats {
     pub total_ms: f64,
     /// Sum of every trace's `error_count`.
     pub error_count: u64,
+    /// Sum of every trace's `failed_steps`.
+    #[serde(default)]
+    pub failed_steps: u64,
     /// Traces per status (statuses with no trace are absent).
     pub by_status: BTreeMap<Status, u64>,
     /// Calls, tokens and cost per model.
@@ -266,18 +301,41 @@ pub struct TraceStats {
 impl TraceStats {
     /// Adds one trace.
     pub fn add(&mut self, summary: &TraceSummary) {
-        self.count = self.count.saturating_add(1);
-        self.steps = self.steps.saturating_add(summary.steps as u64);
+        self.add_trace_counts(summary);
         self.input_tokens = self.input_tokens.saturating_add(summary.input_tokens);
         self.output_tokens = self.output_tokens.saturating_add(summary.output_tokens);
         self.cost_nano_usd = self.cost_nano_usd.saturating_add(summary.cost_nano_usd);
-        self.total_ms += summary.total_ms;
-        self.error_count = self.error_count.saturating_add(summary.error_count);
-        let by_status = self.by_status.entry(summary.status).or_default();
-        *by_status = by_status.saturating_add(1);
         for (model, usage) in &summary.models {
             self.by_model.entry(model.clone()).or_default().add(usage);
         }
+    }
+
+    /// Adds one trace to the group of `model` ([`GroupBy::Model`](crate::GroupBy)):
+    /// the trace's count, steps, duration, errors and status as [`TraceStats::add`]
+    /// adds them, but tokens, cost and `by_model` from that model's counted steps
+    /// only. A trace without a counted step of `model` is not added.
+    pub fn add_for_model(&mut self, summary: &TraceSummary, model: &str) {
+        let Some(usage) = summary.models.get(model) else {
+            return;
+        };
+        self.add_trace_counts(summary);
+        self.input_tokens = self.input_tokens.saturating_add(usage.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(usage.output_tokens);
+        self.cost_nano_usd = self.cost_nano_usd.saturating_add(usage.cost_nano_usd);
+        self.by_model
+            .entry(model.to_owned())
+            .or_default()
+            .add(usage);
+    }
+
+    fn add_trace_counts(&mut self, summary: &TraceSummary) {
+        self.count = self.count.saturating_add(1);
+        self.steps = self.steps.saturating_add(summary.steps as u64);
+        self.total_ms += summary.total_ms;
+        self.error_count = self.error_count.saturating_add(summary.error_count);
+        self.failed_steps = self.failed_steps.saturating_add(summary.failed_steps);
+        let by_status = self.by_status.entry(summary.status).or_default();
+        *by_status = by_status.saturating_add(1);
     }
 
     /// Cost in USD, for display.
