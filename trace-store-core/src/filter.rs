@@ -130,6 +130,8 @@ pub struct TraceFilter {
     pub name: Option<String>,
     /// Exactly this session.
     pub session_id: Option<String>,
+    /// Only runs started by this run (`parent_run_id`), to find a run's children.
+    pub parent_run_id: Option<String>,
     /// The trace's searchable text ([`Trace::search_text`](crate::Trace::search_text))
     /// contains this, case-insensitively. Empty is [`Error::InvalidInput`].
     pub text: Option<String>,
@@ -203,6 +205,13 @@ impl TraceFilter {
     #[must_use]
     pub fn with_session_id(mut self, session_id: impl Into<String>) -> Self {
         self.session_id = Some(session_id.into());
+        self
+    }
+
+    /// Requires this parent run.
+    #[must_use]
+    pub fn with_parent_run_id(mut self, parent_run_id: impl Into<String>) -> Self {
+        self.parent_run_id = Some(parent_run_id.into());
         self
     }
 
@@ -298,6 +307,10 @@ impl TraceFilter {
         self.session_id
             .as_ref()
             .is_none_or(|session| summary.session_id.as_ref() == Some(session))
+            && self
+                .parent_run_id
+                .as_ref()
+                .is_none_or(|parent| summary.parent_run_id.as_ref() == Some(parent))
             && self.score.as_ref().is_none_or(|range| {
                 summary
                     .scores

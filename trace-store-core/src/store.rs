@@ -31,7 +31,7 @@ use crate::{GroupBy, GroupKey, Result, Trace, TraceFilter, TraceStats, TraceSumm
 ///   [`TraceSummary::cursor`] with [`TraceFilter::after`] pages through a store being
 ///   written to without skipping or repeating an unchanged trace.
 /// - **C5 filter**: every set criterion must hold. `since`/`until` and
-///   `min_steps`/`max_steps` are inclusive; `status`, `name`, `session_id` exact.
+///   `min_steps`/`max_steps` are inclusive; `status`, `name`, `session_id`, `parent_run_id` exact.
 ///   `metadata_match`: every key present at top level with an equal value, equality
 ///   being that of [`canonical_json`](crate::canonical_json): `1 == 1.0`, `"1" != 1`,
 ///   `true != 1`, `null` matches only an explicit null, objects compare by content.

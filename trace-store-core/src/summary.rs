@@ -23,6 +23,9 @@ pub struct TraceSummary {
     /// The trace's session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// The run that started this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_run_id: Option<String>,
     /// The trace's status.
     #[serde(default, skip_serializing_if = "Status::is_unset")]
     pub status: Status,
@@ -220,6 +223,7 @@ impl From<&Trace> for TraceSummary {
             run_id: trace.run_id.clone(),
             name: trace.name.clone(),
             session_id: trace.session_id.clone(),
+            parent_run_id: trace.parent_run_id.clone(),
             status: trace.status,
             created_at: trace.created_at,
             steps: steps.len(),
