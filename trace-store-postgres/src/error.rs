@@ -1,0 +1,80 @@
+//! This backend's failures, mapped into core's [`Error`] in one place.
+
+use trace_store_core::Error;
+
+/// What can go wrong in this backend, before it becomes an [`Error`].
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Failure {
+    /// A statement or the connection failed.
+    #[error("{what}: {detail}")]
+    Postgres {
+        what: String,
+        /// The server's own words where there are some: tokio-postgres displays a
+        /// server error as just "db error".
+        detail: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// No connection could be had within the connect timeout.
+    #[error("{what}: no connection to PostgreSQL: {source}")]
+    Pool {
+        what: String,
+        #[source]
+        source: deadpool_postgres::PoolError,
+    },
+    /// The tables are in a state this code cannot use.
+    #[error("{0}")]
+    Schema(String),
+    /// Stored bytes that do not decode.
+    #[error("{0}")]
+    Corrupt(String),
+    /// The store's runtime thread is gone.
+    #[error("the PostgreSQL store's runtime has stopped")]
+    RuntimeGone,
+}
+
+impl From<Failure> for Error {
+    fn from(failure: Failure) -> Error {
+        match failure {
+            Failure::Corrupt(message) => Error::corrupt(message),
+            other => Error::Backend {
+                backend: "postgres",
+                source: Box::new(other),
+            },
+        }
+    }
+}
+
+pub(crate) fn backend(what: impl Into<String>, source: tokio_postgres::Error) -> Error {
+    Failure::Postgres {
+        what: what.into(),
+        detail: describe(&source),
+        source,
+    }
+    .into()
+}
+
+fn describe(error: &tokio_postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        let mut text = format!("{}: {}", db.severity(), db.message());
+        if let Some(hint) = db.hint() {
+            text.push_str(&format!(" (hint: {hint})"));
+        }
+        return text;
+    }
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        text.push_str(&format!(": {inner}"));
+        cause = inner.source();
+    }
+    text
+}
+
+pub(crate) fn pool(what: impl Into<String>, source: deadpool_postgres::PoolError) -> Error {
+    Failure::Pool {
+        what: what.into(),
+        source,
+    }
+    .into()
+}

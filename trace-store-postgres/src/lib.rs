@@ -1,0 +1,365 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+mod error;
+mod options;
+mod runtime;
+mod schema;
+mod sql;
+mod stats;
+mod write;
+
+use std::fmt;
+use std::sync::Arc;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use trace_store_core::{
+    Error, GroupBy, GroupKey, Result, Trace, TraceFilter, TraceStats, TraceStore, TraceSummary,
+    text_contains,
+};
+
+pub use crate::options::{PostgresOptions, SCHEMES};
+pub use crate::schema::SCHEMA_VERSION;
+
+use crate::error::{Failure, backend, pool};
+use crate::runtime::OwnedRuntime;
+use crate::sql::{ORDER, Selection, Tables, refs};
+
+/// A [`TraceStore`] in a PostgreSQL database, for many processes on many machines.
+///
+/// Calls are synchronous: each runs on a Tokio runtime the store owns (its own two
+/// threads) and the calling thread waits for the answer, so the store works from plain
+/// threads and from inside any Tokio runtime alike. Cloning is cheap and shares the
+/// pool.
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+    runtime: Arc<OwnedRuntime>,
+}
+
+struct Inner {
+    pool: Pool,
+    tables: Tables,
+    shown_url: String,
+    options: PostgresOptions,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("url", &self.inner.shown_url)
+            .field("options", &self.inner.options)
+            .finish()
+    }
+}
+
+impl PostgresStore {
+    /// Opens the store a `postgres://` URL names, creating or migrating its tables.
+    /// Options may ride in the URL's query (`?schema=team_a&pool_size=16`).
+    pub fn open(url: &str) -> Result<PostgresStore> {
+        PostgresStore::open_with(url, PostgresOptions::default())
+    }
+
+    /// [`PostgresStore::open`] with options; parameters in the URL override them.
+    pub fn open_with(url: &str, options: PostgresOptions) -> Result<PostgresStore> {
+        let (connection_url, options) = options::parse_url(url, options)?;
+        let shown_url = options::redact(url);
+        let mut config: tokio_postgres::Config = connection_url.parse().map_err(|e| {
+            Error::invalid(format!(
+                "{shown_url} is not a PostgreSQL connection URL: {e}"
+            ))
+        })?;
+        config.connect_timeout(options.connect_timeout);
+        config.options(format!(
+            "-c statement_timeout={}",
+            options.statement_timeout.as_millis()
+        ));
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let runtime = Arc::new(OwnedRuntime::new()?);
+        let pool = {
+            let _entered = runtime.enter();
+            Pool::builder(manager)
+                .max_size(options.pool_size)
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .wait_timeout(Some(options.connect_timeout))
+                .create_timeout(Some(options.connect_timeout))
+                .recycle_timeout(Some(options.connect_timeout))
+                .build()
+                .map_err(|e| Error::invalid(format!("cannot build a pool for {shown_url}: {e}")))?
+        };
+        let store = PostgresStore {
+            inner: Arc::new(Inner {
+                pool,
+                tables: Tables::new(&options.schema),
+                shown_url,
+                options,
+            }),
+            runtime,
+        };
+        store.run(|inner| async move {
+            let mut client = inner.client("opening the store").await?;
+            schema::migrate(&mut client, &inner.tables).await
+        })?;
+        Ok(store)
+    }
+
+    /// The options in effect.
+    pub fn options(&self) -> &PostgresOptions {
+        &self.inner.options
+    }
+
+    /// Runs `work` on the store's runtime and waits for it.
+    fn run<T, F>(&self, work: impl FnOnce(Arc<Inner>) -> F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T>> + Send + 'static,
+    {
+        self.runtime.run(work(self.inner.clone()))
+    }
+}
+
+impl Inner {
+    async fn client(&self, what: &str) -> Result<deadpool_postgres::Object> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| pool(format!("{what} in {}", self.shown_url), e))
+    }
+
+    /// Summaries (and, with a text query, the search text to recheck) in list order.
+    async fn summaries(&self, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
+        let mut selection = Selection::new(&self.tables, filter);
+        if !selection.text_in_sql {
+            return self.summaries_by_reading_bodies(filter, selection).await;
+        }
+        let paging = selection.paging(filter);
+        let sql = format!(
+            "SELECT t.summary, t.search_text FROM {} t{}{ORDER}{paging}",
+            self.tables.traces, selection.condition
+        );
+        let client = self.client("querying").await?;
+        let stmt = client
+            .prepare_cached(&sql)
+            .await
+            .map_err(|e| backend("preparing a query", e))?;
+        let rows = client
+            .query(&stmt, &refs(&selection.params))
+            .await
+            .map_err(|e| backend("querying", e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let Some(query) = &filter.text {
+                // The LIKE above is the same predicate on the same text; core's
+                // predicate still has the last word.
+                if !text_contains(row.get::<_, &str>(1), query) {
+                    continue;
+                }
+            }
+            out.push(decode_summary(row.get(0))?);
+        }
+        Ok(out)
+    }
+
+    /// A text query SQL cannot evaluate (it holds NUL): read the candidates' bodies,
+    /// apply core's predicate, then page.
+    async fn summaries_by_reading_bodies(
+        &self,
+        filter: &TraceFilter,
+        selection: Selection,
+    ) -> Result<Vec<TraceSummary>> {
+        let sql = format!(
+            "SELECT t.summary, t.body FROM {} t{}{ORDER}",
+            self.tables.traces, selection.condition
+        );
+        let client = self.client("querying").await?;
+        let rows = client
+            .query(&sql, &refs(&selection.params))
+            .await
+            .map_err(|e| backend("querying", e))?;
+        let mut matched = Vec::new();
+        for row in rows {
+            let trace = decode_trace(row.get(1))?;
+            if filter.matches_text(&trace.search_text()) {
+                matched.push(decode_summary(row.get(0))?);
+            }
+        }
+        Ok(matched
+            .into_iter()
+            .skip(filter.offset)
+            .take(filter.limit.unwrap_or(usize::MAX))
+            .collect())
+    }
+
+    async fn load(&self, run_id: &str) -> Result<Option<Trace>> {
+        let client = self.client("loading a trace").await?;
+        let sql = format!("SELECT body FROM {} WHERE run_id = $1", self.tables.traces);
+        let stmt = client
+            .prepare_cached(&sql)
+            .await
+            .map_err(|e| backend("preparing a load", e))?;
+        let row = client
+            .query_opt(&stmt, &[&run_id])
+            .await
+            .map_err(|e| backend(format!("loading trace {run_id:?}"), e))?;
+        row.map(|row| decode_trace(row.get(0))).transpose()
+    }
+}
+
+fn decode_summary(text: &str) -> Result<TraceSummary> {
+    serde_json::from_str(text)
+        .map_err(|e| Failure::Corrupt(format!("a stored summary does not decode: {e}")).into())
+}
+
+fn decode_trace(text: &str) -> Result<Trace> {
+    Trace::from_json_slice(text.as_bytes())
+}
+
+#[deny(clippy::missing_trait_methods)]
+impl TraceStore for PostgresStore {
+    fn save(&self, trace: &Trace) -> Result<String> {
+        self.save_many(std::slice::from_ref(trace))?;
+        Ok(trace.run_id.clone())
+    }
+
+    fn load(&self, run_id: &str) -> Result<Trace> {
+        if trace_store_core::validate_run_id(run_id).is_err() {
+            return Err(Error::not_found(run_id));
+        }
+        let id = run_id.to_owned();
+        self.run(|inner| async move { inner.load(&id).await })?
+            .ok_or_else(|| Error::not_found(run_id))
+    }
+
+    fn list(&self, limit: usize, offset: usize) -> Result<Vec<TraceSummary>> {
+        self.query(&TraceFilter::new().with_limit(limit).with_offset(offset))
+    }
+
+    fn query(&self, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
+        filter.validate()?;
+        let filter = filter.clone();
+        self.run(|inner| async move { inner.summaries(&filter).await })
+    }
+
+    fn delete(&self, run_id: &str) -> Result<bool> {
+        if trace_store_core::validate_run_id(run_id).is_err() {
+            return Ok(false);
+        }
+        let id = run_id.to_owned();
+        self.run(|inner| async move {
+            let client = inner.client("deleting a trace").await?;
+            let sql = format!("DELETE FROM {} WHERE run_id = $1", inner.tables.traces);
+            let n = client
+                .execute(&sql, &[&id])
+                .await
+                .map_err(|e| backend(format!("deleting trace {id:?}"), e))?;
+            Ok(n > 0)
+        })
+    }
+
+    fn save_many(&self, traces: &[Trace]) -> Result<Vec<String>> {
+        traces.iter().try_for_each(Trace::validate)?;
+        let rows = traces
+            .iter()
+            .map(write::Row::new)
+            .collect::<Result<Vec<_>>>()?;
+        let ids = traces.iter().map(|t| t.run_id.clone()).collect();
+        self.run(|inner| async move {
+            let mut client = inner.client("saving traces").await?;
+            let tx = client
+                .transaction()
+                .await
+                .map_err(|e| backend("starting a save", e))?;
+            for row in &rows {
+                write::upsert(&tx, &inner.tables, row).await?;
+            }
+            tx.commit()
+                .await
+                .map_err(|e| backend("committing a save", e))
+        })?;
+        Ok(ids)
+    }
+
+    fn count(&self, filter: &TraceFilter) -> Result<u64> {
+        filter.validate()?;
+        let filter = filter.clone();
+        self.run(|inner| async move {
+            let mut selection = Selection::new(&inner.tables, &filter);
+            if !selection.text_in_sql {
+                return Ok(inner.summaries(&filter).await?.len() as u64);
+            }
+            let paging = selection.paging(&filter);
+            let sql = format!(
+                "SELECT count(*) FROM (SELECT 1 FROM {} t{}{ORDER}{paging}) page",
+                inner.tables.traces, selection.condition
+            );
+            let client = inner.client("counting").await?;
+            let row = client
+                .query_one(&sql, &refs(&selection.params))
+                .await
+                .map_err(|e| backend("counting", e))?;
+            Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+        })
+    }
+
+    fn stats(&self, filter: &TraceFilter) -> Result<TraceStats> {
+        filter.validate()?;
+        let filter = filter.clone();
+        self.run(|inner| async move { stats::totals(&inner, &filter).await })
+    }
+
+    fn merge(&self, part: &Trace) -> Result<Trace> {
+        part.validate()?;
+        let part = part.clone();
+        self.run(|inner| async move { write::merge(&inner, &part).await })
+    }
+
+    fn stats_by(
+        &self,
+        filter: &TraceFilter,
+        group: GroupBy,
+    ) -> Result<Vec<(GroupKey, TraceStats)>> {
+        filter.validate()?;
+        group.validate()?;
+        let filter = filter.clone();
+        self.run(|inner| async move { stats::grouped(&inner, &filter, &group).await })
+    }
+
+    fn delete_where(&self, filter: &TraceFilter) -> Result<u64> {
+        filter.validate()?;
+        let filter = filter.clone();
+        self.run(|inner| async move {
+            let mut selection = Selection::new(&inner.tables, &filter);
+            let client = inner.client("deleting traces").await?;
+            if !selection.text_in_sql {
+                let ids: Vec<String> = inner
+                    .summaries(&filter)
+                    .await?
+                    .into_iter()
+                    .map(|s| s.run_id)
+                    .collect();
+                let sql = format!("DELETE FROM {} WHERE run_id = ANY($1)", inner.tables.traces);
+                let n = client
+                    .execute(&sql, &[&ids])
+                    .await
+                    .map_err(|e| backend("deleting traces", e))?;
+                return Ok(n);
+            }
+            let paging = selection.paging(&filter);
+            let sql = format!(
+                "DELETE FROM {traces} WHERE run_id IN (SELECT t.run_id FROM {traces} t{}{ORDER}{paging})",
+                selection.condition,
+                traces = inner.tables.traces,
+            );
+            client
+                .execute(&sql, &refs(&selection.params))
+                .await
+                .map_err(|e| backend("deleting traces", e))
+        })
+    }
+}
