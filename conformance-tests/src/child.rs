@@ -12,7 +12,7 @@ use trace_store_core::{Step, Trace, TraceStore};
 
 use crate::fixtures::at;
 
-/// `module \t case \t prefix \t count` of the writer a child should be.
+/// `module \t case \t prefix \t count \t mode` of the writer a child should be.
 const CHILD_ENV: &str = "TRACE_STORE_CONFORMANCE_CHILD";
 /// The store's directory, apart from the rest so that any path (tabs, non-UTF-8) works.
 const CHILD_DIR_ENV: &str = "TRACE_STORE_CONFORMANCE_CHILD_DIR";
@@ -36,6 +36,40 @@ pub fn child_trace(prefix: &str, i: u64) -> Trace {
         .with_step(Step::tool_call("t").with_input(json!({"i": i})))
 }
 
+/// The run_id every merging child merges into.
+pub const MERGED_RUN_ID: &str = "merged-by-children";
+
+/// The part a merging child merges as its `i`-th: one step with an id no other part
+/// has, and a metadata key of its own whose last value is `i`.
+pub fn child_merge_part(prefix: &str, i: u64) -> Trace {
+    Trace::new(MERGED_RUN_ID)
+        .with_created_at(at(1_000 + i as i64))
+        .with_metadata(prefix, i)
+        .with_step(
+            Step::llm_call("m")
+                .with_id(format!("{prefix}-{i:06}"))
+                .with_usage(1, 1),
+        )
+}
+
+/// What a child process does with its store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ChildMode {
+    /// Saves [`child_trace`]s.
+    Save,
+    /// Merges [`child_merge_part`]s into [`MERGED_RUN_ID`].
+    Merge,
+}
+
+impl ChildMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            ChildMode::Save => "save",
+            ChildMode::Merge => "merge",
+        }
+    }
+}
+
 /// If this process was started as a child for `module`/`case`, does the child's work
 /// and returns true.
 pub(crate) fn run_if_child(
@@ -47,7 +81,7 @@ pub(crate) fn run_if_child(
         return false;
     };
     let fields: Vec<&str> = spec.split('\t').collect();
-    let [m, c, prefix, count] = fields[..] else {
+    let [m, c, prefix, count, mode] = fields[..] else {
         panic!("malformed {CHILD_ENV}: {spec:?}");
     };
     if m != module || c != case {
@@ -62,12 +96,21 @@ pub(crate) fn run_if_child(
     let store = open(Path::new(&dir));
     let mut i = 0;
     while count == 0 || i < count {
-        let trace = child_trace(prefix, i);
-        if let Err(error) = store.save(&trace) {
-            panic!("child {prefix}: save of {} failed: {error}", trace.run_id);
-        }
+        let acked = if mode == ChildMode::Merge.as_str() {
+            let part = child_merge_part(prefix, i);
+            if let Err(error) = store.merge(&part) {
+                panic!("child {prefix}: merge of part {i} failed: {error}");
+            }
+            part.steps[0].id.clone().unwrap_or_default()
+        } else {
+            let trace = child_trace(prefix, i);
+            if let Err(error) = store.save(&trace) {
+                panic!("child {prefix}: save of {} failed: {error}", trace.run_id);
+            }
+            trace.run_id
+        };
         // The parent may have stopped reading; a failed write ends the child.
-        if writeln!(stdout, "{ACK}{}", trace.run_id)
+        if writeln!(stdout, "{ACK}{acked}")
             .and_then(|()| stdout.flush())
             .is_err()
         {
@@ -121,7 +164,8 @@ pub struct ChildWriter {
     said: Receiver<Said>,
     test: String,
     started: bool,
-    /// run_ids whose `save` returned Ok in the child, in order.
+    /// run_ids whose `save` returned Ok in the child, in order (for a merging child,
+    /// the step ids of the parts whose `merge` returned Ok).
     pub acked: Vec<String>,
 }
 
@@ -132,6 +176,7 @@ impl ChildWriter {
         dir: &Path,
         prefix: &str,
         count: u64,
+        mode: ChildMode,
     ) -> ChildWriter {
         let test = match module.split_once("::") {
             Some((_crate, rest)) => format!("{rest}::{case}"),
@@ -140,7 +185,10 @@ impl ChildWriter {
         let exe = std::env::current_exe().unwrap_or_else(|e| panic!("no current_exe: {e}"));
         let mut child = Command::new(exe)
             .args([test.as_str(), "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, format!("{module}\t{case}\t{prefix}\t{count}"))
+            .env(
+                CHILD_ENV,
+                format!("{module}\t{case}\t{prefix}\t{count}\t{}", mode.as_str()),
+            )
             .env(CHILD_DIR_ENV, dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

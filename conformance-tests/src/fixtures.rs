@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use trace_store_core::{
-    Error, ErrorInfo, Result, Status, Step, StepKind, Timestamp, ToolCall, Trace, TraceSummary,
-    Usage,
+    Error, ErrorInfo, Result, Status, Step, StepKind, Timestamp, ToolCall, Trace, TraceFilter,
+    TraceSummary, Usage,
 };
 
 /// A fixed instant, `micros` µs after 2026-01-01T00:00:00Z, so runs are reproducible.
@@ -201,4 +201,87 @@ pub fn metadata(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect()
+}
+
+/// Panics unless `got == expected`, with a message that names the rule and shows both
+/// sides: `C3 newest first: expected [..], store returned [..]`.
+#[track_caller]
+pub fn assert_answer<E, G>(rule: &str, expected: E, got: G)
+where
+    E: std::fmt::Debug,
+    G: PartialEq<E> + std::fmt::Debug,
+{
+    assert!(
+        got == expected,
+        "{rule}: expected {expected:?}, store returned {got:?}"
+    );
+}
+
+/// The run_ids `query(filter)` returns, after checking that `count(filter)` agrees.
+#[track_caller]
+pub fn query_ids(store: &dyn trace_store_core::TraceStore, filter: &TraceFilter) -> Vec<String> {
+    let found = ok(store.query(filter), "query");
+    let counted = ok(store.count(filter), "count");
+    assert!(
+        counted == found.len() as u64,
+        "C4 count equals query: query({filter:?}) returned {} traces, count returned {counted}",
+        found.len()
+    );
+    found.into_iter().map(|s| s.run_id).collect()
+}
+
+/// A trace with nested steps whose totals are known by hand: an `agent` span (5 ms,
+/// 100/10 tokens, 700 nano-USD, failed) over two model calls (`model-a`: 2 ms, 60/6,
+/// 400; `model-b`: 2.5 ms, 40/4, 300, failed), and a tool step whose parent does not
+/// exist (1.5 ms). The run failed.
+///
+/// Its summary, by the contract: 4 steps, `total_ms` 6.5 (agent + orphan, the roots),
+/// tokens 100/10 and cost 700 (the calls; the agent span repeats them), `error_count` 3
+/// (two failed steps and the run), `failed_steps` 1 (`model-b`; the agent failed only
+/// because of it).
+pub fn nested(run_id: &str, micros: i64) -> Trace {
+    Trace::new(run_id)
+        .with_created_at(at(micros))
+        .with_status(Status::Error)
+        .with_error(ErrorInfo::new("the run failed"))
+        .with_step(
+            Step::new(StepKind::Agent)
+                .with_id("agent")
+                .with_duration_us(5_000)
+                .with_usage(100, 10)
+                .with_cost_nano_usd(700)
+                .with_status(Status::Error),
+        )
+        .with_step(
+            Step::llm_call("model-a")
+                .with_id("call-a")
+                .with_parent_id("agent")
+                .with_duration_us(2_000)
+                .with_usage(60, 6)
+                .with_cost_nano_usd(400),
+        )
+        .with_step(
+            Step::llm_call("model-b")
+                .with_parent_id("agent")
+                .with_duration_us(2_500)
+                .with_usage(40, 4)
+                .with_cost_nano_usd(300)
+                .with_status(Status::Error),
+        )
+        .with_step(
+            Step::tool_call("orphan")
+                .with_parent_id("missing")
+                .with_duration_us(1_500),
+        )
+}
+
+/// Input tokens of [`trace`]`(_, _, steps)`, computed from its definition: step `i`
+/// has `10 + i` input tokens, 5 output tokens and costs `1_000 + i` nano-USD.
+pub fn trace_input_tokens(steps: u64) -> u64 {
+    (0..steps).map(|i| 10 + i).sum()
+}
+
+/// Cost of [`trace`]`(_, _, steps)` in nano-USD.
+pub fn trace_cost(steps: u64) -> i64 {
+    (0..steps as i64).map(|i| 1_000 + i).sum()
 }

@@ -5,12 +5,15 @@ mod cases;
 mod child;
 pub mod fixtures;
 mod model;
+mod reference;
 
 use std::path::Path;
 
+use child::ChildMode;
+
 pub use cases::*;
-pub use child::{ChildWriter, child_trace};
-pub use model::{Op, model_based};
+pub use child::{ChildWriter, MERGED_RUN_ID, child_merge_part, child_trace};
+pub use model::{Op, SEED_ENV, model_based};
 use trace_store_core::TraceStore;
 
 /// Random operation sequences the macro's model-based test runs.
@@ -22,9 +25,9 @@ type OpenFn = dyn Fn(Option<&Path>) -> Box<dyn TraceStore> + Send + Sync;
 
 /// What the suite knows about a store: how to open it and what it promises.
 ///
-/// Capabilities are declared, never detected: a durable harness runs the sharing (C9)
-/// and durability (C10) cases, a bounded one the eviction case, and nothing is skipped
-/// at run time.
+/// Capabilities are declared, never detected: a durable harness runs the sharing (C9),
+/// durability (C10) and two-process merge (C12) cases, a bounded one the eviction
+/// cases, and nothing is skipped at run time.
 pub struct Harness {
     open: Box<OpenFn>,
     capacity: Option<usize>,
@@ -111,6 +114,10 @@ impl Harness {
         };
         match case.run {
             CaseFn::Store(run) => run(self.fresh().store()),
+            CaseFn::Pair(run) => {
+                let (first, second) = (self.fresh(), self.fresh());
+                run(first.store(), second.store());
+            }
             CaseFn::Bounded(run) => {
                 let capacity = self
                     .capacity
@@ -193,7 +200,28 @@ impl Durable<'_> {
     /// Starts a child process that opens the store and saves [`child_trace`]`(prefix, i)`
     /// for `i` in `0..count` (forever if `count` is 0), acknowledging each save.
     pub fn spawn_writer(&self, prefix: &str, count: u64) -> ChildWriter {
-        ChildWriter::spawn(self.module, self.case, self.dir, prefix, count)
+        ChildWriter::spawn(
+            self.module,
+            self.case,
+            self.dir,
+            prefix,
+            count,
+            ChildMode::Save,
+        )
+    }
+
+    /// Starts a child process that opens the store and merges
+    /// [`child_merge_part`]`(prefix, i)` for `i` in `0..count` into [`MERGED_RUN_ID`],
+    /// acknowledging each merge with the step id it added.
+    pub fn spawn_merger(&self, prefix: &str, count: u64) -> ChildWriter {
+        ChildWriter::spawn(
+            self.module,
+            self.case,
+            self.dir,
+            prefix,
+            count,
+            ChildMode::Merge,
+        )
     }
 }
 
@@ -202,6 +230,8 @@ impl Durable<'_> {
 pub enum CaseFn {
     /// On a fresh, empty store.
     Store(fn(&dyn TraceStore)),
+    /// On two fresh, empty stores from the same factory, which must not share traces.
+    Pair(fn(&dyn TraceStore, &dyn TraceStore)),
     /// On a fresh bounded store, given its capacity.
     Bounded(fn(&dyn TraceStore, usize)),
     /// On a durable location.
@@ -219,7 +249,7 @@ pub struct Case {
     pub run: CaseFn,
 }
 
-/// Calls `$callback! { $args store: [..], bounded: [..], durable: [..], model: [..] }`
+/// Calls `$callback! { $args store: [..], pair: [..], bounded: [..], durable: [..], model: [..] }`
 /// with every case name: the one list both the macro and [`CASES`] are built from.
 #[doc(hidden)]
 #[macro_export]
@@ -232,26 +262,45 @@ macro_rules! __for_each_case {
                 c1_round_trip_large_payload, c1_odd_run_ids, c1_timestamp_extremes,
                 c1_deeply_nested_json,
                 c2_upsert_replaces, c2_upsert_moves_created_at, c2_upsert_replaces_index_entries,
-                c2_upsert_within_save_many,
+                c2_upsert_within_save_many, c2_resave_updates_stats_by_model,
                 c3_newest_first, c3_equal_created_at_ties, c3_query_keeps_order,
-                c3_order_exact_to_the_microsecond,
+                c3_order_exact_to_the_microsecond, c3_ties_under_every_filter_path,
                 c4_list_equals_query, c4_empty_pages, c4_query_without_limit_returns_all,
                 c4_filter_before_limit, c4_cursor_is_strict, c4_keyset_paging_during_writes,
                 c5_metadata_numbers_by_value, c5_metadata_number_edges, c5_metadata_types_differ,
                 c5_metadata_null_is_not_missing, c5_metadata_objects_and_arrays,
                 c5_metadata_keys_are_exact, c5_metadata_keys_anded, c5_ranges_are_inclusive,
                 c5_status_and_name_exact, c5_all_criteria_together, c5_summaries_count_and_stats,
-                c6_min_steps_above_max_steps, c6_since_after_until,
+                c5_session_and_parent_exact, c5_score_ranges,
+                c5_string_one_is_not_number_one_in_every_view,
+                c5_null_is_not_missing_in_every_view, c5_totals_are_exact,
+                c6_min_steps_above_max_steps, c6_since_after_until, c6_empty_text,
+                c6_score_min_above_max,
                 c7_delete_removes_everywhere, c7_delete_missing_is_false, c7_save_after_delete,
                 c8_threads_distinct_ids, c8_racing_saves_of_one_id,
                 c11_invalid_run_ids_rejected, c11_save_many_is_validated_first,
                 c11_newer_schema_rejected, c11_ambiguous_step_kind_rejected,
-                c11_load_missing_is_not_found
+                c11_load_missing_is_not_found,
+                c12_merge_into_absent_is_save, c12_merge_header_rules, c12_merge_steps_by_id,
+                c12_merge_metadata_union, c12_merge_scores_by_identity,
+                c12_invalid_part_writes_nothing, c12_merge_result_equals_load,
+                c12_threads_merge_disjoint_steps,
+                c13_text_ascii_and_case, c13_text_unicode, c13_text_escaped_json,
+                c13_text_past_the_cap, c13_text_short_queries, c13_no_hit_after_delete,
+                c13_text_with_filters_and_paging, c13_empty_query_is_invalid,
+                c14_group_by_day, c14_group_by_name_session_status, c14_group_by_model,
+                c14_group_by_metadata, c14_groups_follow_filter_and_paging,
+                c14_invalid_grouping_rejected,
+                c15_delete_where_equals_query, c15_delete_where_honours_paging,
+                c15_deleted_are_gone_from_every_view, c15_purge_by_age, c15_purge_by_count,
+                c15_purge_by_age_and_count, c15_invalid_filter_deletes_nothing
             ],
-            bounded: [bounded_evicts_least_recently_used],
+            pair: [c13_no_hit_across_namespaces],
+            bounded: [bounded_evicts_least_recently_used, bounded_eviction_follows_recency],
             durable: [
                 c9_two_handles_one_process, c9_two_processes_concurrent_writes,
-                c10_reopen_after_drop, c10_acknowledged_saves_survive_sigkill
+                c10_reopen_after_drop, c10_acknowledged_saves_survive_sigkill,
+                c12_two_processes_merge_into_one_run
             ],
             model: [model_based_random_operations] }
         }
@@ -261,10 +310,11 @@ macro_rules! __for_each_case {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __case_table {
-    ({} { store: [$($s:ident),*], bounded: [$($b:ident),*], durable: [$($d:ident),*], model: [$($m:ident),*] }) => {
+    ({} { store: [$($s:ident),*], pair: [$($p:ident),*], bounded: [$($b:ident),*], durable: [$($d:ident),*], model: [$($m:ident),*] }) => {
         /// Every case, in rule order.
         pub const CASES: &[Case] = &[
             $(Case { name: stringify!($s), run: CaseFn::Store($s) },)*
+            $(Case { name: stringify!($p), run: CaseFn::Pair($p) },)*
             $(Case { name: stringify!($b), run: CaseFn::Bounded($b) },)*
             $(Case { name: stringify!($d), run: CaseFn::Durable($d) },)*
             $(Case { name: stringify!($m), run: CaseFn::Model },)*
@@ -286,9 +336,10 @@ macro_rules! __emit_tests {
 #[macro_export]
 macro_rules! __emit_group {
     (store $h:ident { store: [$($n:ident),*], $($rest:tt)* }) => { $crate::__emit_fns! { $h $($n)* } };
-    (bounded $h:ident { store: $s:tt, bounded: [$($n:ident),*], $($rest:tt)* }) => { $crate::__emit_fns! { $h $($n)* } };
-    (durable $h:ident { store: $s:tt, bounded: $b:tt, durable: [$($n:ident),*], $($rest:tt)* }) => { $crate::__emit_fns! { $h $($n)* } };
-    (model $h:ident { store: $s:tt, bounded: $b:tt, durable: $d:tt, model: [$($n:ident),*] }) => { $crate::__emit_fns! { $h $($n)* } };
+    (pair $h:ident { store: $s:tt, pair: [$($n:ident),*], $($rest:tt)* }) => { $crate::__emit_fns! { $h $($n)* } };
+    (bounded $h:ident { store: $s:tt, pair: $p:tt, bounded: [$($n:ident),*], $($rest:tt)* }) => { $crate::__emit_fns! { $h $($n)* } };
+    (durable $h:ident { store: $s:tt, pair: $p:tt, bounded: $b:tt, durable: [$($n:ident),*], $($rest:tt)* }) => { $crate::__emit_fns! { $h $($n)* } };
+    (model $h:ident { store: $s:tt, pair: $p:tt, bounded: $b:tt, durable: $d:tt, model: [$($n:ident),*] }) => { $crate::__emit_fns! { $h $($n)* } };
 }
 
 #[doc(hidden)]
@@ -342,18 +393,18 @@ macro_rules! conformance_tests {
         fn __trace_store_conformance_harness() -> $crate::Harness {
             $crate::Harness::durable($open)
         }
-        $crate::__for_each_case!(__emit_tests { __trace_store_conformance_harness store durable model });
+        $crate::__for_each_case!(__emit_tests { __trace_store_conformance_harness store pair durable model });
     };
     (capacity = $capacity:expr, $open:expr $(,)?) => {
         fn __trace_store_conformance_harness() -> $crate::Harness {
             $crate::Harness::bounded($capacity, $open)
         }
-        $crate::__for_each_case!(__emit_tests { __trace_store_conformance_harness store bounded model });
+        $crate::__for_each_case!(__emit_tests { __trace_store_conformance_harness store pair bounded model });
     };
     ($open:expr $(,)?) => {
         fn __trace_store_conformance_harness() -> $crate::Harness {
             $crate::Harness::volatile($open)
         }
-        $crate::__for_each_case!(__emit_tests { __trace_store_conformance_harness store model });
+        $crate::__for_each_case!(__emit_tests { __trace_store_conformance_harness store pair model });
     };
 }

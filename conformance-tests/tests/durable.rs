@@ -5,6 +5,7 @@
 //! The store also prints noise to stdout (invalid UTF-8, no newline) the way a chatty
 //! backend might; the suite must read its children's acknowledgements through it.
 
+use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::io::{ErrorKind, Write};
@@ -14,7 +15,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use trace_store_conformance::Harness;
-use trace_store_core::{Error, Result, Trace, TraceFilter, TraceStore, TraceSummary};
+use trace_store_core::{
+    Error, GroupBy, GroupKey, Result, Trace, TraceFilter, TraceStats, TraceStore, TraceSummary,
+};
 
 #[derive(Debug)]
 struct DirStore {
@@ -50,18 +53,38 @@ impl DirStore {
         }
     }
 
-    fn summaries(&self) -> Result<Vec<TraceSummary>> {
+    /// Every summary in list order, with the trace's searchable text when `text` is set.
+    fn summaries(&self, text: bool) -> Result<Vec<(TraceSummary, String)>> {
         let mut all = Vec::new();
         for entry in std::fs::read_dir(&self.dir)? {
             let path = entry?.path();
             if path.extension().is_some_and(|e| e == "json")
                 && let Some(trace) = Self::read(&path)?
             {
-                all.push(TraceSummary::from(&trace));
+                let search_text = if text {
+                    trace.search_text()
+                } else {
+                    String::new()
+                };
+                all.push((TraceSummary::from(&trace), search_text));
             }
         }
-        all.sort_by_key(|s| std::cmp::Reverse(s.cursor()));
+        all.sort_by_key(|(s, _)| std::cmp::Reverse(s.cursor()));
         Ok(all)
+    }
+
+    /// Holds an exclusive lock on the store's lock file while `f` runs: merges from
+    /// every handle and process take turns.
+    fn exclusively<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join("merge.lock"))?;
+        lock.lock()?;
+        let result = f();
+        lock.unlock()?;
+        result
     }
 }
 
@@ -90,7 +113,15 @@ impl TraceStore for DirStore {
 
     fn query(&self, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
         filter.validate()?;
-        Ok(filter.page(&self.summaries()?).cloned().collect())
+        let all = self.summaries(filter.text.is_some())?;
+        let texts: HashMap<&str, &str> = all
+            .iter()
+            .map(|(s, text)| (s.run_id.as_str(), text.as_str()))
+            .collect();
+        let page = filter.page_where(all.iter().map(|(s, _)| s), |s| {
+            filter.matches_text(texts.get(s.run_id.as_str()).copied().unwrap_or_default())
+        });
+        Ok(page.cloned().collect())
     }
 
     fn delete(&self, run_id: &str) -> Result<bool> {
@@ -102,6 +133,23 @@ impl TraceStore for DirStore {
             Err(error) if error.kind() == ErrorKind::NotFound => Ok(false),
             Err(error) => Err(error.into()),
         }
+    }
+
+    fn merge(&self, part: &Trace) -> Result<Trace> {
+        part.validate()?;
+        self.exclusively(|| {
+            let merged = match self.load(&part.run_id) {
+                Ok(mut stored) => {
+                    stored.merge(part);
+                    stored
+                }
+                Err(Error::NotFound { .. }) => part.clone(),
+                Err(error) => return Err(error),
+            };
+            merged.validate()?;
+            self.save(&merged)?;
+            Ok(merged)
+        })
     }
 }
 
@@ -127,6 +175,7 @@ struct Unflushed {
     pending: Mutex<Vec<Trace>>,
 }
 
+#[deny(clippy::missing_trait_methods)]
 impl TraceStore for Unflushed {
     fn save(&self, trace: &Trace) -> Result<String> {
         trace.validate()?;
@@ -159,6 +208,35 @@ impl TraceStore for Unflushed {
     fn delete(&self, run_id: &str) -> Result<bool> {
         self.inner.delete(run_id)
     }
+
+    fn save_many(&self, traces: &[Trace]) -> Result<Vec<String>> {
+        traces.iter().try_for_each(Trace::validate)?;
+        traces.iter().map(|trace| self.save(trace)).collect()
+    }
+
+    fn count(&self, filter: &TraceFilter) -> Result<u64> {
+        self.inner.count(filter)
+    }
+
+    fn stats(&self, filter: &TraceFilter) -> Result<TraceStats> {
+        self.inner.stats(filter)
+    }
+
+    fn merge(&self, part: &Trace) -> Result<Trace> {
+        self.inner.merge(part)
+    }
+
+    fn stats_by(
+        &self,
+        filter: &TraceFilter,
+        group: GroupBy,
+    ) -> Result<Vec<(GroupKey, TraceStats)>> {
+        self.inner.stats_by(filter, group)
+    }
+
+    fn delete_where(&self, filter: &TraceFilter) -> Result<u64> {
+        self.inner.delete_where(filter)
+    }
 }
 
 mod unflushed {
@@ -178,6 +256,89 @@ mod unflushed {
             assert!(
                 outcome.is_err(),
                 "the SIGKILL case did not notice acknowledged saves that were never written"
+            );
+        }
+    }
+}
+
+/// Merges by load, fold and save with no lock across handles (the provided `merge`),
+/// pausing between load and save so that merges from two processes interleave.
+#[derive(Debug)]
+struct UnlockedMerge {
+    inner: DirStore,
+}
+
+#[deny(clippy::missing_trait_methods)]
+impl TraceStore for UnlockedMerge {
+    fn save(&self, trace: &Trace) -> Result<String> {
+        self.inner.save(trace)
+    }
+
+    fn load(&self, run_id: &str) -> Result<Trace> {
+        self.inner.load(run_id)
+    }
+
+    fn list(&self, limit: usize, offset: usize) -> Result<Vec<TraceSummary>> {
+        self.inner.list(limit, offset)
+    }
+
+    fn query(&self, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
+        self.inner.query(filter)
+    }
+
+    fn delete(&self, run_id: &str) -> Result<bool> {
+        self.inner.delete(run_id)
+    }
+
+    fn save_many(&self, traces: &[Trace]) -> Result<Vec<String>> {
+        self.inner.save_many(traces)
+    }
+
+    fn count(&self, filter: &TraceFilter) -> Result<u64> {
+        self.inner.count(filter)
+    }
+
+    fn stats(&self, filter: &TraceFilter) -> Result<TraceStats> {
+        self.inner.stats(filter)
+    }
+
+    fn merge(&self, part: &Trace) -> Result<Trace> {
+        let mut merged = self.inner.load(&part.run_id)?;
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        merged.merge(part);
+        self.inner.save(&merged)?;
+        Ok(merged)
+    }
+
+    fn stats_by(
+        &self,
+        filter: &TraceFilter,
+        group: GroupBy,
+    ) -> Result<Vec<(GroupKey, TraceStats)>> {
+        self.inner.stats_by(filter, group)
+    }
+
+    fn delete_where(&self, filter: &TraceFilter) -> Result<u64> {
+        self.inner.delete_where(filter)
+    }
+}
+
+mod unlocked_merge {
+    use super::*;
+
+    /// Named like the case, so that the child processes the case starts run this test.
+    #[test]
+    fn c12_two_processes_merge_into_one_run() {
+        let harness = Harness::durable(|dir: &Path| UnlockedMerge {
+            inner: DirStore::open(dir),
+        });
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            harness.run(module_path!(), "c12_two_processes_merge_into_one_run")
+        }));
+        if !is_child() {
+            assert!(
+                outcome.is_err(),
+                "the two-process merge case did not notice merges without a lock"
             );
         }
     }

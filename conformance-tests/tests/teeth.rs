@@ -1,15 +1,16 @@
 //! The suite has teeth: a correct store wrapped in a deliberately broken adapter must
-//! fail at least one case, for every kind of breakage the peers ship (see DESIGN.md §9).
+//! fail at least one case, for every kind of breakage the peers ship.
 
 use std::cell::Cell;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Mutex, Once};
 
 use serde_json::Value;
 use trace_store_conformance::{CASES, CaseFn, Harness};
 use trace_store_core::{
-    Result, Timestamp, Trace, TraceFilter, TraceStats, TraceStore, TraceSummary,
+    Error, GroupBy, GroupKey, Result, Timestamp, Trace, TraceFilter, TraceStats, TraceStore,
+    TraceSummary,
 };
 use trace_store_memory::MemoryStore;
 
@@ -68,6 +69,16 @@ enum Flaw {
     TruncatesLargeOutputs,
     /// The `name` filter ignores case.
     CaseInsensitiveName,
+    /// `merge` loads, folds and saves without a lock (the provided version, with a
+    /// pause in the middle so the race shows).
+    NonAtomicMerge,
+    /// Text search looks for the query in the trace's raw JSON, so escapes (`\"`),
+    /// keys and numbers match.
+    RawJsonSearch,
+    /// `delete_where` deletes every match, ignoring cursor, offset and limit.
+    DeleteWhereIgnoresPaging,
+    /// Day groups take the date at UTC-5 instead of UTC.
+    NonUtcDay,
 }
 
 #[derive(Debug)]
@@ -75,6 +86,8 @@ struct Broken {
     inner: MemoryStore,
     flaw: Flaw,
     ghosts: Mutex<Vec<TraceSummary>>,
+    /// Makes `merge` atomic (for every flaw but `NonAtomicMerge`).
+    merging: Mutex<()>,
 }
 
 impl Broken {
@@ -83,6 +96,7 @@ impl Broken {
             inner: MemoryStore::unbounded(),
             flaw,
             ghosts: Mutex::new(Vec::new()),
+            merging: Mutex::new(()),
         }
     }
 
@@ -90,11 +104,46 @@ impl Broken {
         self.ghosts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Every summary the filter's criteria select, in list order, before paging.
+    /// Every summary the filter's criteria select, in list order, before paging. The
+    /// text query is applied here, by core's predicate on the stored body (or, with
+    /// `RawJsonSearch`, on its raw JSON), whatever the inner store does with it.
     fn all_matching(&self, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
         let mut criteria = filter.without_paging();
         criteria.after = filter.after.clone();
-        self.inner.query(&criteria)
+        let Some(text) = criteria.text.take() else {
+            return self.inner.query(&criteria);
+        };
+        let mut rows = Vec::new();
+        for summary in self.inner.query(&criteria)? {
+            let trace = self.inner.load(&summary.run_id)?;
+            let hit = if self.flaw == Flaw::RawJsonSearch {
+                String::from_utf8_lossy(&trace.to_json_vec()?)
+                    .to_lowercase()
+                    .contains(&text.to_lowercase())
+            } else {
+                trace.text_matches(&text)
+            };
+            if hit {
+                rows.push(summary);
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The correct answer to `query`.
+    fn correct_query(&self, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
+        Ok(paged(filter, self.all_matching(filter)?))
+    }
+
+    /// Day groups dated at UTC-5.
+    fn days_at_minus_five(rows: &[TraceSummary]) -> Vec<(GroupKey, TraceStats)> {
+        let mut groups: BTreeMap<GroupKey, TraceStats> = BTreeMap::new();
+        for summary in rows {
+            let shifted = summary.created_at.saturating_add_micros(-5 * 3_600_000_000);
+            let key = GroupKey::Day(shifted.to_datetime().date_naive());
+            groups.entry(key).or_default().add(summary);
+        }
+        groups.into_iter().rev().collect()
     }
 }
 
@@ -109,6 +158,7 @@ fn loose_text(value: &Value) -> String {
     value.to_string().trim_matches('"').to_owned()
 }
 
+#[deny(clippy::missing_trait_methods)]
 impl TraceStore for Broken {
     fn save(&self, trace: &Trace) -> Result<String> {
         if self.flaw == Flaw::AcceptsInvalidRunIds && trace.validate().is_err() {
@@ -237,14 +287,14 @@ impl TraceStore for Broken {
             Flaw::ExclusiveSince => {
                 let mut shifted = filter.clone();
                 shifted.since = filter.since.map(|t| t.saturating_add_micros(1));
-                return self.inner.query(&shifted);
+                return self.correct_query(&shifted);
             }
             Flaw::IgnoresCursor => {
                 let mut without = filter.clone();
                 without.after = None;
-                return self.inner.query(&without);
+                return self.correct_query(&without);
             }
-            _ => self.inner.query(filter)?,
+            _ => self.correct_query(filter)?,
         };
         match self.flaw {
             Flaw::UpsertDuplicates => {
@@ -301,50 +351,60 @@ impl TraceStore for Broken {
         }
         Ok(stats)
     }
-}
 
-/// A bounded store that evicts the oldest *saved* trace, not the least recently used:
-/// selectools' "LRU", which is FIFO.
-#[derive(Debug)]
-struct Fifo {
-    inner: MemoryStore,
-    capacity: usize,
-    saved: Mutex<VecDeque<String>>,
-}
-
-impl TraceStore for Fifo {
-    fn save(&self, trace: &Trace) -> Result<String> {
-        let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
-        let run_id = self.inner.save(trace)?;
-        if !saved.contains(&run_id) {
-            saved.push_back(run_id.clone());
-        }
-        while saved.len() > self.capacity {
-            if let Some(oldest) = saved.pop_front() {
-                self.inner.delete(&oldest)?;
+    fn merge(&self, part: &Trace) -> Result<Trace> {
+        part.validate()?;
+        let _atomic = (self.flaw != Flaw::NonAtomicMerge)
+            .then(|| self.merging.lock().unwrap_or_else(|e| e.into_inner()));
+        let merged = match self.inner.load(&part.run_id) {
+            Ok(mut stored) => {
+                stored.merge(part);
+                stored
             }
+            Err(Error::NotFound { .. }) => part.clone(),
+            Err(error) => return Err(error),
+        };
+        if self.flaw == Flaw::NonAtomicMerge {
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        Ok(run_id)
+        merged.validate()?;
+        self.save(&merged)?;
+        Ok(merged)
     }
 
-    fn load(&self, run_id: &str) -> Result<Trace> {
-        self.inner.load(run_id)
+    fn stats_by(
+        &self,
+        filter: &TraceFilter,
+        group: GroupBy,
+    ) -> Result<Vec<(GroupKey, TraceStats)>> {
+        group.validate()?;
+        let rows = self.query(filter)?;
+        if self.flaw == Flaw::NonUtcDay && group == GroupBy::Day {
+            return Ok(Self::days_at_minus_five(&rows));
+        }
+        Ok(group.stats(&rows))
     }
 
-    fn list(&self, limit: usize, offset: usize) -> Result<Vec<TraceSummary>> {
-        self.inner.list(limit, offset)
-    }
-
-    fn query(&self, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
-        self.inner.query(filter)
-    }
-
-    fn delete(&self, run_id: &str) -> Result<bool> {
-        let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
-        saved.retain(|id| id != run_id);
-        self.inner.delete(run_id)
+    fn delete_where(&self, filter: &TraceFilter) -> Result<u64> {
+        let selection = if self.flaw == Flaw::DeleteWhereIgnoresPaging {
+            filter.validate()?;
+            let mut everything = filter.without_paging();
+            everything.after = None;
+            everything
+        } else {
+            filter.clone()
+        };
+        let mut deleted = 0;
+        for summary in self.query(&selection)? {
+            deleted += u64::from(self.delete(&summary.run_id)?);
+        }
+        Ok(deleted)
     }
 }
+
+#[path = "teeth/fifo.rs"]
+mod fifo;
+use fifo::Fifo;
 
 thread_local! {
     static QUIET: Cell<bool> = const { Cell::new(false) };
@@ -430,6 +490,23 @@ teeth! {
     catches_dropped_null_payloads => NullPayloadDropped,
     catches_truncated_large_outputs => TruncatesLargeOutputs,
     catches_case_insensitive_name => CaseInsensitiveName,
+    catches_non_atomic_merge => NonAtomicMerge,
+    catches_search_in_raw_json => RawJsonSearch,
+    catches_delete_where_ignoring_paging => DeleteWhereIgnoresPaging,
+    catches_day_groups_off_utc => NonUtcDay,
+}
+
+/// The rules the peers break most often are each checked by at least two independent
+/// cases, so that one case weakened by a later edit does not let them through.
+#[test]
+fn type_and_null_rules_are_each_caught_by_two_cases() {
+    for flaw in [Flaw::LooseMetadataEquality, Flaw::NullMatchesMissing] {
+        let failed = failing_cases(flaw);
+        assert!(
+            failed.len() >= 2,
+            "{flaw:?} is caught by fewer than two cases: {failed:?}"
+        );
+    }
 }
 
 /// selectools documents LRU and evicts in save order; the bounded case notices.
@@ -445,30 +522,42 @@ fn catches_fifo_eviction_posing_as_lru() {
     let lru = Harness::bounded(capacity, move || {
         MemoryStore::new(capacity).expect("a valid capacity")
     });
-    let case = "bounded_evicts_least_recently_used";
-    lru.run(module_path!(), case);
-    QUIET.with(|q| q.set(true));
-    let outcome = catch_unwind(AssertUnwindSafe(|| fifo.run(module_path!(), case)));
-    QUIET.with(|q| q.set(false));
-    assert!(outcome.is_err(), "{case} did not notice FIFO eviction");
+    for case in [
+        "bounded_evicts_least_recently_used",
+        "bounded_eviction_follows_recency",
+    ] {
+        lru.run(module_path!(), case);
+        QUIET.with(|q| q.set(true));
+        let outcome = catch_unwind(AssertUnwindSafe(|| fifo.run(module_path!(), case)));
+        QUIET.with(|q| q.set(false));
+        assert!(outcome.is_err(), "{case} did not notice FIFO eviction");
+    }
 }
 
-/// The model-based test alone also catches a store that breaks ties the wrong way.
+/// The model-based test alone also catches broken stores: ties the wrong way, and the
+/// v2 flaws that a sequence of single calls can show.
 #[test]
 fn model_based_test_alone_catches_a_broken_store() {
     quiet_expected_panics();
-    QUIET.with(|q| q.set(true));
-    let outcome = catch_unwind(|| {
-        trace_store_conformance::model_based(
-            &|| Harness::volatile(|| Broken::new(Flaw::TiesAscending)).fresh(),
-            64,
-        )
-    });
-    QUIET.with(|q| q.set(false));
-    assert!(
-        outcome.is_err(),
-        "the model-based test did not notice ascending ties"
-    );
+    for flaw in [
+        Flaw::TiesAscending,
+        Flaw::RawJsonSearch,
+        Flaw::DeleteWhereIgnoresPaging,
+        Flaw::NonUtcDay,
+    ] {
+        QUIET.with(|q| q.set(true));
+        let outcome = catch_unwind(|| {
+            trace_store_conformance::model_based(
+                &|| Harness::volatile(move || Broken::new(flaw)).fresh(),
+                128,
+            )
+        });
+        QUIET.with(|q| q.set(false));
+        assert!(
+            outcome.is_err(),
+            "the model-based test did not notice {flaw:?}"
+        );
+    }
 }
 
 /// A store that claims to be durable but keeps nothing across handles fails the

@@ -98,7 +98,9 @@ impl SearchText {
         if self.full {
             return;
         }
-        for c in piece.chars().flat_map(char::to_lowercase).chain(['\n']) {
+        // `str::to_lowercase`, as on the query side: it lowers a word-final `Σ` to `ς`,
+        // which `char::to_lowercase` (one char at a time) cannot.
+        for c in piece.to_lowercase().chars().chain(['\n']) {
             if self.out.len() + c.len_utf8() > SEARCH_TEXT_MAX_BYTES {
                 self.full = true;
                 return;
@@ -148,6 +150,16 @@ mod tests {
         assert!(!trace.text_matches("17"), "numbers are not text");
         assert!(!trace.text_matches("content"), "keys are not text");
         assert!(!trace.text_matches("\\\""), "no JSON escapes");
+    }
+
+    #[test]
+    fn text_is_lowercased_like_the_query() {
+        let trace = Trace::new("r").with_name("ΟΔΟΣ");
+        assert!(
+            trace.text_matches("ΟΔΟΣ"),
+            "a word-final sigma matches as typed"
+        );
+        assert!(trace.text_matches("οδος"));
     }
 
     #[test]

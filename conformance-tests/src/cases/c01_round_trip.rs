@@ -5,7 +5,7 @@ use trace_store_core::{
     MAX_JSON_DEPTH, Step, StepKind, Timestamp, Trace, TraceFilter, TraceStore, TraceSummary,
 };
 
-use crate::fixtures::{assert_invalid, at, everything, ids, odd_run_ids, ok, trace};
+use crate::fixtures::{assert_answer, assert_invalid, at, everything, ids, odd_run_ids, ok, trace};
 
 fn assert_round_trip(store: &dyn TraceStore, trace: &Trace) {
     let returned = ok(store.save(trace), "save");
@@ -23,7 +23,11 @@ pub fn c1_round_trip_minimal(store: &dyn TraceStore) {
     let t = Trace::new("minimal").with_created_at(at(0));
     assert_round_trip(store, &t);
     let listed = ok(store.list(10, 0), "list");
-    assert_eq!(listed, vec![TraceSummary::from(&t)]);
+    assert_answer(
+        "C1 round trip minimal",
+        vec![TraceSummary::from(&t)],
+        listed,
+    );
 }
 
 /// Every field, every JSON type, every step kind (including `Other`), nested steps.
@@ -31,10 +35,10 @@ pub fn c1_round_trip_every_field(store: &dyn TraceStore) {
     let t = everything("everything");
     assert_round_trip(store, &t);
     let listed = ok(store.query(&TraceFilter::new()), "query");
-    assert_eq!(
-        listed,
+    assert_answer(
+        "C1 round trip every field: stored summary differs from core's",
         vec![TraceSummary::from(&t)],
-        "stored summary differs from core's"
+        listed,
     );
 }
 
@@ -61,8 +65,8 @@ pub fn c1_round_trip_large_payload(store: &dyn TraceStore) {
         .with_step(Step::tool_call("dump").with_output(chunk));
     assert_round_trip(store, &t);
     let listed = ok(store.list(5, 0), "list");
-    assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].steps, 1);
+    assert_answer("C1 round trip large payload", 1, listed.len());
+    assert_answer("C1 round trip large payload", 1, listed[0].steps);
 }
 
 /// Every legal run_id works for save, load, list, query and delete.
@@ -74,20 +78,20 @@ pub fn c1_odd_run_ids(store: &dyn TraceStore) {
     }
     let listed = ok(store.list(1000, 0), "list");
     let mut expected: Vec<&str> = odd.iter().rev().map(String::as_str).collect();
-    assert_eq!(
-        ids(&listed),
-        expected,
-        "every odd run_id is listed once, newest first"
+    assert_answer(
+        "C1 odd run ids: every odd run_id is listed once, newest first",
+        &expected,
+        &ids(&listed),
     );
     for run_id in &odd {
         let hits = ok(
             store.query(&TraceFilter::new().with_metadata("id", run_id.as_str())),
             "query",
         );
-        assert_eq!(
-            ids(&hits),
+        assert_answer(
+            &format!("C1 odd run ids: metadata query for {run_id:?}"),
             [run_id.as_str()],
-            "metadata query for {run_id:?}"
+            ids(&hits),
         );
     }
     for run_id in odd.iter().step_by(2) {
@@ -97,7 +101,11 @@ pub fn c1_odd_run_ids(store: &dyn TraceStore) {
         );
     }
     expected.retain(|id| !odd.iter().step_by(2).any(|gone| gone == id));
-    assert_eq!(ids(&ok(store.list(1000, 0), "list")), expected);
+    assert_answer(
+        "C1 odd run ids",
+        expected,
+        ids(&ok(store.list(1000, 0), "list")),
+    );
 }
 
 /// The earliest and latest timestamps, and instants before 1970, keep their value and order.
@@ -119,11 +127,19 @@ pub fn c1_timestamp_extremes(store: &dyn TraceStore) {
         assert_round_trip(store, &t);
     }
     let listed = ok(store.list(100, 0), "list");
-    assert_eq!(ids(&listed), ["t6", "t5", "t4", "t3", "t2", "t1", "t0"]);
+    assert_answer(
+        "C1 timestamp extremes",
+        ["t6", "t5", "t4", "t3", "t2", "t1", "t0"],
+        ids(&listed),
+    );
     let between = TraceFilter::new()
         .with_since(at(1))
         .with_until(Timestamp::MAX.saturating_add_micros(-1));
-    assert_eq!(ids(&ok(store.query(&between), "query")), ["t5", "t4"]);
+    assert_answer(
+        "C1 timestamp extremes",
+        ["t5", "t4"],
+        ids(&ok(store.query(&between), "query")),
+    );
 }
 
 /// A JSON value `depth` arrays and objects deep.
@@ -156,7 +172,7 @@ pub fn c1_deeply_nested_json(store: &dyn TraceStore) {
         store.query(&TraceFilter::new().with_metadata("deep", deepest)),
         "query by a deeply nested value",
     );
-    assert_eq!(ids(&hits), ["deep"]);
+    assert_answer("C1 deeply nested json", ["deep"], ids(&hits));
 
     let too_deep = nested(MAX_JSON_DEPTH + 1);
     let rejected = [
@@ -168,9 +184,9 @@ pub fn c1_deeply_nested_json(store: &dyn TraceStore) {
         assert_invalid(store.save(t), "save of JSON nested too deep");
         assert_invalid(store.save_many(std::slice::from_ref(t)), "save_many of it");
     }
-    assert_eq!(
-        ids(&ok(store.list(10, 0), "list")),
+    assert_answer(
+        "C1 deeply nested json: nothing else written",
         ["deep"],
-        "nothing else written"
+        ids(&ok(store.list(10, 0), "list")),
     );
 }

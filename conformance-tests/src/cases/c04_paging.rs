@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use trace_store_core::{Cursor, TraceFilter, TraceStore};
 
-use crate::fixtures::{at, ids, ok, trace};
+use crate::fixtures::{assert_answer, at, ids, ok, trace};
 
 fn fill(store: &dyn TraceStore, n: usize) {
     let traces: Vec<_> = (0..n)
@@ -21,11 +21,16 @@ pub fn c4_list_equals_query(store: &dyn TraceStore) {
             let listed = ok(store.list(limit, offset), "list");
             let filter = TraceFilter::new().with_limit(limit).with_offset(offset);
             let queried = ok(store.query(&filter), "query");
-            assert_eq!(
-                listed, queried,
-                "list({limit}, {offset}) differs from query"
+            assert_answer(
+                &format!("C4 list equals query: list({limit}, {offset}) differs from query"),
+                &queried,
+                &listed,
             );
-            assert_eq!(listed.len(), limit.min(25usize.saturating_sub(offset)));
+            assert_answer(
+                "C4 list equals query",
+                limit.min(25usize.saturating_sub(offset)),
+                listed.len(),
+            );
         }
     }
 }
@@ -38,16 +43,32 @@ pub fn c4_empty_pages(store: &dyn TraceStore) {
     assert!(ok(store.list(10, usize::MAX), "list").is_empty());
     assert!(ok(store.list(0, 0), "list").is_empty());
     assert!(ok(store.query(&TraceFilter::new().with_limit(0)), "query").is_empty());
-    assert_eq!(ok(store.list(usize::MAX, 0), "list").len(), 5);
+    assert_answer(
+        "C4 empty pages",
+        5,
+        ok(store.list(usize::MAX, 0), "list").len(),
+    );
 }
 
 /// `query` without a limit returns every match, however many.
 pub fn c4_query_without_limit_returns_all(store: &dyn TraceStore) {
     fill(store, 300);
-    assert_eq!(ok(store.query(&TraceFilter::new()), "query").len(), 300);
+    assert_answer(
+        "C4 query without limit returns all",
+        300,
+        ok(store.query(&TraceFilter::new()), "query").len(),
+    );
     let with_steps = ok(store.query(&TraceFilter::new().with_min_steps(6)), "query");
-    assert_eq!(with_steps.len(), (0..300).filter(|i| i % 7 >= 6).count());
-    assert_eq!(ok(store.count(&TraceFilter::new()), "count"), 300);
+    assert_answer(
+        "C4 query without limit returns all",
+        (0..300).filter(|i| i % 7 >= 6).count(),
+        with_steps.len(),
+    );
+    assert_answer(
+        "C4 query without limit returns all",
+        300,
+        ok(store.count(&TraceFilter::new()), "count"),
+    );
 }
 
 /// The filter runs before the limit: a limit never hides matches behind non-matches.
@@ -57,12 +78,20 @@ pub fn c4_filter_before_limit(store: &dyn TraceStore) {
         ok(store.save(&trace(&format!("r{i:02}"), i, steps)), "save");
     }
     let filter = TraceFilter::new().with_min_steps(1).with_limit(2);
-    assert_eq!(ids(&ok(store.query(&filter), "query")), ["r15", "r10"]);
+    assert_answer(
+        "C4 filter before limit",
+        ["r15", "r10"],
+        ids(&ok(store.query(&filter), "query")),
+    );
     let filter = TraceFilter::new()
         .with_min_steps(1)
         .with_offset(2)
         .with_limit(5);
-    assert_eq!(ids(&ok(store.query(&filter), "query")), ["r05", "r00"]);
+    assert_answer(
+        "C4 filter before limit",
+        ["r05", "r00"],
+        ids(&ok(store.query(&filter), "query")),
+    );
 }
 
 /// The cursor is strict, ties are broken by run_id, and offset and limit apply after it.
@@ -74,24 +103,28 @@ pub fn c4_cursor_is_strict(store: &dyn TraceStore) {
     ok(store.save(&trace("earlier", 4, 1)), "save");
     let after =
         |run_id: &str, micros| TraceFilter::new().with_after(Cursor::new(at(micros), run_id));
-    assert_eq!(
+    assert_answer(
+        "C4 cursor is strict",
+        ["b", "a", "earlier"],
         ids(&ok(store.query(&after("c", 5)), "query")),
-        ["b", "a", "earlier"]
     );
-    assert_eq!(
+    assert_answer(
+        "C4 cursor is strict",
+        ["d", "c", "b", "a", "earlier"],
         ids(&ok(store.query(&after("later", 6)), "query")),
-        ["d", "c", "b", "a", "earlier"]
     );
-    assert_eq!(
+    assert_answer(
+        "C4 cursor is strict",
+        ["d", "c", "b", "a", "earlier"],
         ids(&ok(store.query(&after("zzz", 5)), "query")),
-        ["d", "c", "b", "a", "earlier"]
     );
-    assert_eq!(
+    assert_answer(
+        "C4 cursor is strict",
+        ["a"],
         ids(&ok(
             store.query(&after("c", 5).with_offset(1).with_limit(1)),
-            "query"
+            "query",
         )),
-        ["a"]
     );
     assert!(ok(store.query(&after("earlier", 4)), "query").is_empty());
 }
@@ -142,10 +175,10 @@ pub fn c4_keyset_paging_during_writes(store: &dyn TraceStore) {
         assert!(round < 100, "paging does not terminate");
     }
     let unique: BTreeSet<&String> = seen.iter().collect();
-    assert_eq!(
-        unique.len(),
+    assert_answer(
+        &format!("C4 keyset paging during writes: a trace was returned twice: {seen:?}"),
         seen.len(),
-        "a trace was returned twice: {seen:?}"
+        unique.len(),
     );
     for t in &original {
         if !deleted.contains(&t.run_id) {

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use trace_store_core::{Status, TraceFilter, TraceStats, TraceStore, TraceSummary};
 
-use crate::fixtures::{at, ids, ok, trace, with_meta};
+use crate::fixtures::{assert_answer, at, ids, ok, trace, with_meta};
 
 fn hits(store: &dyn TraceStore, key: &str, value: Value) -> Vec<String> {
     let filter = TraceFilter::new().with_metadata(key, value);
@@ -26,10 +26,26 @@ pub fn c5_metadata_numbers_by_value(store: &dyn TraceStore) {
         store.save(&with_meta("big", 4, "n", json!(u64::MAX))),
         "save",
     );
-    assert_eq!(hits(store, "n", json!(1)), ["float", "int"]);
-    assert_eq!(hits(store, "n", json!(1.0)), ["float", "int"]);
-    assert_eq!(hits(store, "n", json!(1.5)), ["other"]);
-    assert_eq!(hits(store, "n", json!(u64::MAX)), ["big"]);
+    assert_answer(
+        "C5 metadata numbers by value",
+        ["float", "int"],
+        hits(store, "n", json!(1)),
+    );
+    assert_answer(
+        "C5 metadata numbers by value",
+        ["float", "int"],
+        hits(store, "n", json!(1.0)),
+    );
+    assert_answer(
+        "C5 metadata numbers by value",
+        ["other"],
+        hits(store, "n", json!(1.5)),
+    );
+    assert_answer(
+        "C5 metadata numbers by value",
+        ["big"],
+        hits(store, "n", json!(u64::MAX)),
+    );
     assert!(hits(store, "n", json!(2)).is_empty());
 }
 
@@ -65,10 +81,10 @@ pub fn c5_metadata_number_edges(store: &dyn TraceStore) {
         (json!(5e-324), "tiny"),
     ];
     for (filter, run_id) in cases {
-        assert_eq!(
-            hits(store, "n", filter.clone()),
+        assert_answer(
+            &format!("C5 metadata number edges: filter {filter}"),
             [run_id],
-            "filter {filter}"
+            hits(store, "n", filter.clone()),
         );
     }
     // 2^64 is one more than u64::MAX: a different number.
@@ -85,10 +101,26 @@ pub fn c5_metadata_types_differ(store: &dyn TraceStore) {
         store.save(&with_meta("strtrue", 4, "v", json!("true"))),
         "save",
     );
-    assert_eq!(hits(store, "v", json!("1")), ["str"]);
-    assert_eq!(hits(store, "v", json!(1)), ["num"]);
-    assert_eq!(hits(store, "v", json!(true)), ["bool"]);
-    assert_eq!(hits(store, "v", json!("true")), ["strtrue"]);
+    assert_answer(
+        "C5 metadata types differ",
+        ["str"],
+        hits(store, "v", json!("1")),
+    );
+    assert_answer(
+        "C5 metadata types differ",
+        ["num"],
+        hits(store, "v", json!(1)),
+    );
+    assert_answer(
+        "C5 metadata types differ",
+        ["bool"],
+        hits(store, "v", json!(true)),
+    );
+    assert_answer(
+        "C5 metadata types differ",
+        ["strtrue"],
+        hits(store, "v", json!("true")),
+    );
     assert!(hits(store, "v", json!(false)).is_empty());
 }
 
@@ -101,7 +133,11 @@ pub fn c5_metadata_null_is_not_missing(store: &dyn TraceStore) {
     );
     ok(store.save(&with_meta("empty", 3, "k", json!(""))), "save");
     ok(store.save(&with_meta("zero", 4, "k", json!(0))), "save");
-    assert_eq!(hits(store, "k", Value::Null), ["null"]);
+    assert_answer(
+        "C5 metadata null is not missing",
+        ["null"],
+        hits(store, "k", Value::Null),
+    );
     assert!(hits(store, "absent", Value::Null).is_empty());
 }
 
@@ -120,13 +156,14 @@ pub fn c5_metadata_objects_and_arrays(store: &dyn TraceStore) {
         store.save(&with_meta("arr", 2, "o", json!([1, 2, 3]))),
         "save",
     );
-    assert_eq!(
+    assert_answer(
+        "C5 metadata objects and arrays",
+        ["obj"],
         hits(
             store,
             "o",
-            json!({"c": {"x": 1, "y": null}, "b": [1, 2], "a": 1.0})
+            json!({"c": {"x": 1, "y": null}, "b": [1, 2], "a": 1.0}),
         ),
-        ["obj"]
     );
     assert!(
         hits(
@@ -140,7 +177,11 @@ pub fn c5_metadata_objects_and_arrays(store: &dyn TraceStore) {
         hits(store, "o", json!({"a": 1})).is_empty(),
         "a sub-object is not a match"
     );
-    assert_eq!(hits(store, "o", json!([1.0, 2, 3])), ["arr"]);
+    assert_answer(
+        "C5 metadata objects and arrays",
+        ["arr"],
+        hits(store, "o", json!([1.0, 2, 3])),
+    );
     assert!(hits(store, "o", json!([3, 2, 1])).is_empty());
     assert!(hits(store, "o", json!([1, 2])).is_empty());
 }
@@ -169,10 +210,10 @@ pub fn c5_metadata_keys_are_exact(store: &dyn TraceStore) {
         "save",
     );
     for (i, key) in odd_keys.iter().enumerate() {
-        assert_eq!(
-            hits(store, key, json!("v")),
+        assert_answer(
+            &format!("C5 metadata keys are exact: key {key:?}"),
             [format!("r{i}")],
-            "key {key:?}"
+            hits(store, key, json!("v")),
         );
     }
     assert!(
@@ -202,13 +243,18 @@ pub fn c5_metadata_keys_anded(store: &dyn TraceStore) {
     let filter = TraceFilter::new()
         .with_metadata("user", "u1")
         .with_metadata("env", "prod");
-    assert_eq!(ids(&ok(store.query(&filter), "query")), ["both"]);
-    assert_eq!(
+    assert_answer(
+        "C5 metadata keys anded",
+        ["both"],
+        ids(&ok(store.query(&filter), "query")),
+    );
+    assert_answer(
+        "C5 metadata keys anded",
+        ["user", "both"],
         ids(&ok(
             store.query(&TraceFilter::new().with_metadata("user", "u1")),
-            "query"
+            "query",
         )),
-        ["user", "both"]
     );
 }
 
@@ -221,27 +267,51 @@ pub fn c5_ranges_are_inclusive(store: &dyn TraceStore) {
         );
     }
     let q = |filter: TraceFilter| ids(&ok(store.query(&filter), "query")).join(",");
-    assert_eq!(
+    assert_answer(
+        "C5 ranges are inclusive",
+        "r5,r4,r3",
         q(TraceFilter::new().with_since(at(300)).with_until(at(500))),
-        "r5,r4,r3"
     );
-    assert_eq!(
+    assert_answer(
+        "C5 ranges are inclusive",
+        "r4",
         q(TraceFilter::new().with_since(at(301)).with_until(at(499))),
-        "r4"
     );
-    assert_eq!(q(TraceFilter::new().with_since(at(900))), "r9");
-    assert_eq!(q(TraceFilter::new().with_until(at(0))), "r0");
-    assert_eq!(
+    assert_answer(
+        "C5 ranges are inclusive",
+        "r9",
+        q(TraceFilter::new().with_since(at(900))),
+    );
+    assert_answer(
+        "C5 ranges are inclusive",
+        "r0",
+        q(TraceFilter::new().with_until(at(0))),
+    );
+    assert_answer(
+        "C5 ranges are inclusive",
+        "r5",
         q(TraceFilter::new().with_since(at(500)).with_until(at(500))),
-        "r5"
     );
-    assert_eq!(q(TraceFilter::new().with_min_steps(7)), "r9,r8,r7");
-    assert_eq!(q(TraceFilter::new().with_max_steps(1)), "r1,r0");
-    assert_eq!(
+    assert_answer(
+        "C5 ranges are inclusive",
+        "r9,r8,r7",
+        q(TraceFilter::new().with_min_steps(7)),
+    );
+    assert_answer(
+        "C5 ranges are inclusive",
+        "r1,r0",
+        q(TraceFilter::new().with_max_steps(1)),
+    );
+    assert_answer(
+        "C5 ranges are inclusive",
+        "r4",
         q(TraceFilter::new().with_min_steps(4).with_max_steps(4)),
-        "r4"
     );
-    assert_eq!(q(TraceFilter::new().with_min_steps(11)), "");
+    assert_answer(
+        "C5 ranges are inclusive",
+        "",
+        q(TraceFilter::new().with_min_steps(11)),
+    );
 }
 
 /// `status` and `name` match exactly: no case folding, no prefixes, no wildcards.
@@ -255,14 +325,35 @@ pub fn c5_status_and_name_exact(store: &dyn TraceStore) {
     ok(store.save(&named("d", 4, "b%", Status::Ok)), "save");
     ok(store.save(&trace("e", 5, 1)), "save");
     let q = |filter: TraceFilter| ids(&ok(store.query(&filter), "query")).join(",");
-    assert_eq!(q(TraceFilter::new().with_name("bot")), "a");
-    assert_eq!(q(TraceFilter::new().with_name("b%")), "d");
-    assert_eq!(q(TraceFilter::new().with_name("b_t")), "");
-    assert_eq!(q(TraceFilter::new().with_status(Status::Ok)), "d,a");
-    assert_eq!(q(TraceFilter::new().with_status(Status::Unset)), "e");
-    assert_eq!(
+    assert_answer(
+        "C5 status and name exact",
+        "a",
+        q(TraceFilter::new().with_name("bot")),
+    );
+    assert_answer(
+        "C5 status and name exact",
+        "d",
+        q(TraceFilter::new().with_name("b%")),
+    );
+    assert_answer(
+        "C5 status and name exact",
+        "",
+        q(TraceFilter::new().with_name("b_t")),
+    );
+    assert_answer(
+        "C5 status and name exact",
+        "d,a",
+        q(TraceFilter::new().with_status(Status::Ok)),
+    );
+    assert_answer(
+        "C5 status and name exact",
+        "e",
+        q(TraceFilter::new().with_status(Status::Unset)),
+    );
+    assert_answer(
+        "C5 status and name exact",
+        "a",
         q(TraceFilter::new().with_status(Status::Ok).with_name("bot")),
-        "a"
     );
 }
 
@@ -296,13 +387,25 @@ pub fn c5_all_criteria_together(store: &dyn TraceStore) {
         .map(|s| s.run_id.as_str())
         .collect();
     assert!(expected.len() >= 3, "fixture selects several traces");
-    assert_eq!(ids(&ok(store.query(&filter), "query")), expected);
+    assert_answer(
+        "C5 all criteria together",
+        &expected,
+        &ids(&ok(store.query(&filter), "query")),
+    );
     let paged = ok(
         store.query(&filter.clone().with_offset(1).with_limit(2)),
         "query",
     );
-    assert_eq!(ids(&paged), expected[1..3].to_vec());
-    assert_eq!(ok(store.count(&filter), "count"), expected.len() as u64);
+    assert_answer(
+        "C5 all criteria together",
+        expected[1..3].to_vec(),
+        ids(&paged),
+    );
+    assert_answer(
+        "C5 all criteria together",
+        expected.len() as u64,
+        ok(store.count(&filter), "count"),
+    );
 }
 
 /// Summaries, `count` and `stats` agree with core's derivation over the same selection.
@@ -319,7 +422,11 @@ pub fn c5_summaries_count_and_stats(store: &dyn TraceStore) {
     ok(store.save_many(&traces), "save_many");
     let mut expected: Vec<TraceSummary> = traces.iter().map(TraceSummary::from).collect();
     expected.sort_by_key(|s| std::cmp::Reverse(s.cursor()));
-    assert_eq!(ok(store.query(&TraceFilter::new()), "query"), expected);
+    assert_answer(
+        "C5 summaries count and stats",
+        expected,
+        ok(store.query(&TraceFilter::new()), "query"),
+    );
     for filter in [
         TraceFilter::new(),
         TraceFilter::new().with_metadata("g", 1),
@@ -330,36 +437,50 @@ pub fn c5_summaries_count_and_stats(store: &dyn TraceStore) {
         let selected = ok(store.query(&filter), "query");
         let stats = ok(store.stats(&filter), "stats");
         let want: TraceStats = selected.iter().collect();
-        assert_eq!(
-            ok(store.count(&filter), "count"),
+        assert_answer(
+            &format!("C5 summaries count and stats: count({filter:?})"),
             selected.len() as u64,
-            "count({filter:?})"
+            ok(store.count(&filter), "count"),
         );
-        assert_eq!(stats.count, want.count, "stats.count for {filter:?}");
-        assert_eq!(stats.steps, want.steps, "stats.steps for {filter:?}");
-        assert_eq!(
-            stats.input_tokens, want.input_tokens,
-            "stats.input_tokens for {filter:?}"
+        assert_answer(
+            &format!("C5 summaries count and stats: stats.count for {filter:?}"),
+            want.count,
+            stats.count,
         );
-        assert_eq!(
-            stats.output_tokens, want.output_tokens,
-            "stats.output_tokens for {filter:?}"
+        assert_answer(
+            &format!("C5 summaries count and stats: stats.steps for {filter:?}"),
+            want.steps,
+            stats.steps,
         );
-        assert_eq!(
-            stats.cost_nano_usd, want.cost_nano_usd,
-            "stats.cost for {filter:?}"
+        assert_answer(
+            &format!("C5 summaries count and stats: stats.input_tokens for {filter:?}"),
+            want.input_tokens,
+            stats.input_tokens,
         );
-        assert_eq!(
-            stats.error_count, want.error_count,
-            "stats.error_count for {filter:?}"
+        assert_answer(
+            &format!("C5 summaries count and stats: stats.output_tokens for {filter:?}"),
+            want.output_tokens,
+            stats.output_tokens,
         );
-        assert_eq!(
-            stats.by_status, want.by_status,
-            "stats.by_status for {filter:?}"
+        assert_answer(
+            &format!("C5 summaries count and stats: stats.cost for {filter:?}"),
+            want.cost_nano_usd,
+            stats.cost_nano_usd,
         );
-        assert_eq!(
-            stats.by_model, want.by_model,
-            "stats.by_model for {filter:?}"
+        assert_answer(
+            &format!("C5 summaries count and stats: stats.error_count for {filter:?}"),
+            want.error_count,
+            stats.error_count,
+        );
+        assert_answer(
+            &format!("C5 summaries count and stats: stats.by_status for {filter:?}"),
+            want.by_status,
+            stats.by_status,
+        );
+        assert_answer(
+            &format!("C5 summaries count and stats: stats.by_model for {filter:?}"),
+            want.by_model,
+            stats.by_model,
         );
         assert!(
             (stats.total_ms - want.total_ms).abs() < 1e-6,

@@ -3,7 +3,7 @@
 use serde_json::json;
 use trace_store_core::{Status, TraceFilter, TraceStore};
 
-use crate::fixtures::{assert_not_found, ids, ok, trace};
+use crate::fixtures::{assert_answer, assert_not_found, ids, ok, trace};
 
 /// A deleted trace is gone from load, list, query, count and stats.
 pub fn c7_delete_removes_everywhere(store: &dyn TraceStore) {
@@ -23,9 +23,17 @@ pub fn c7_delete_removes_everywhere(store: &dyn TraceStore) {
         "second delete returns false"
     );
     assert_not_found(store.load("doomed"), "doomed");
-    assert_eq!(ids(&ok(store.list(10, 0), "list")), ["kept"]);
+    assert_answer(
+        "C7 delete removes everywhere",
+        ["kept"],
+        ids(&ok(store.list(10, 0), "list")),
+    );
     let by_user = TraceFilter::new().with_metadata("user", "u1");
-    assert_eq!(ids(&ok(store.query(&by_user), "query")), ["kept"]);
+    assert_answer(
+        "C7 delete removes everywhere",
+        ["kept"],
+        ids(&ok(store.query(&by_user), "query")),
+    );
     assert!(ok(store.query(&TraceFilter::new().with_min_steps(2)), "query").is_empty());
     assert!(
         ok(
@@ -34,9 +42,17 @@ pub fn c7_delete_removes_everywhere(store: &dyn TraceStore) {
         )
         .is_empty()
     );
-    assert_eq!(ok(store.count(&TraceFilter::new()), "count"), 1);
+    assert_answer(
+        "C7 delete removes everywhere",
+        1,
+        ok(store.count(&TraceFilter::new()), "count"),
+    );
     let stats = ok(store.stats(&TraceFilter::new()), "stats");
-    assert_eq!((stats.count, stats.steps, stats.error_count), (1, 1, 0));
+    assert_answer(
+        "C7 delete removes everywhere",
+        (1, 1, 0),
+        (stats.count, stats.steps, stats.error_count),
+    );
     assert!(!stats.by_status.contains_key(&Status::Error));
 }
 
@@ -54,7 +70,11 @@ pub fn c7_delete_missing_is_false(store: &dyn TraceStore) {
         store.delete(&"x".repeat(10_000)),
         "delete of a huge id"
     ));
-    assert_eq!(ok(store.count(&TraceFilter::new()), "count"), 1);
+    assert_answer(
+        "C7 delete missing is false",
+        1,
+        ok(store.count(&TraceFilter::new()), "count"),
+    );
 }
 
 /// A deleted run_id can be saved again, and comes back as the new trace.
@@ -63,8 +83,12 @@ pub fn c7_save_after_delete(store: &dyn TraceStore) {
     assert!(ok(store.delete("r"), "delete"));
     let again = trace("r", 5, 2).with_metadata("v", 2);
     ok(store.save(&again), "save again");
-    assert_eq!(ok(store.load("r"), "load"), again);
-    assert_eq!(ids(&ok(store.list(10, 0), "list")), ["r"]);
+    assert_answer("C7 save after delete", again, ok(store.load("r"), "load"));
+    assert_answer(
+        "C7 save after delete",
+        ["r"],
+        ids(&ok(store.list(10, 0), "list")),
+    );
     assert!(
         ok(
             store.query(&TraceFilter::new().with_metadata("v", 1)),
@@ -72,12 +96,13 @@ pub fn c7_save_after_delete(store: &dyn TraceStore) {
         )
         .is_empty()
     );
-    assert_eq!(
+    assert_answer(
+        "C7 save after delete",
+        1,
         ok(
             store.query(&TraceFilter::new().with_metadata("v", 2)),
-            "query"
+            "query",
         )
         .len(),
-        1
     );
 }

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use trace_store_core::{TraceFilter, TraceStore};
 
-use crate::fixtures::{ids, ok, trace};
+use crate::fixtures::{assert_answer, ids, ok, trace};
 
 const THREADS: usize = 8;
 const PER_THREAD: usize = 20;
@@ -19,10 +19,10 @@ pub fn c8_threads_distinct_ids(store: &dyn TraceStore) {
                     let saved = trace(&run_id, (i * THREADS + t) as i64, 1 + i % 3)
                         .with_metadata("thread", t);
                     ok(store.save(&saved), "save");
-                    assert_eq!(
-                        ok(store.load(&run_id), "load"),
+                    assert_answer(
+                        "C8 threads distinct ids: own save is visible",
                         saved,
-                        "own save is visible"
+                        ok(store.load(&run_id), "load"),
                     );
                     let mine = ok(
                         store.query(&TraceFilter::new().with_metadata("thread", t)),
@@ -41,15 +41,27 @@ pub fn c8_threads_distinct_ids(store: &dyn TraceStore) {
     });
     let listed = ok(store.list(usize::MAX, 0), "list");
     let expected = THREADS * (PER_THREAD - PER_THREAD / 4);
-    assert_eq!(listed.len(), expected, "lost or resurrected traces");
+    assert_answer(
+        "C8 threads distinct ids: lost or resurrected traces",
+        expected,
+        listed.len(),
+    );
     let unique: HashSet<&str> = ids(&listed).into_iter().collect();
-    assert_eq!(unique.len(), expected, "a run_id is listed twice");
+    assert_answer(
+        "C8 threads distinct ids: a run_id is listed twice",
+        expected,
+        unique.len(),
+    );
     for t in 0..THREADS {
         let mine = ok(
             store.count(&TraceFilter::new().with_metadata("thread", t)),
             "count",
         );
-        assert_eq!(mine, (PER_THREAD - PER_THREAD / 4) as u64, "thread {t}");
+        assert_answer(
+            &format!("C8 threads distinct ids: thread {t}"),
+            (PER_THREAD - PER_THREAD / 4) as u64,
+            mine,
+        );
     }
 }
 
@@ -70,26 +82,31 @@ pub fn c8_racing_saves_of_one_id(store: &dyn TraceStore) {
     let Some(writer) = winner.metadata.get("writer").and_then(|w| w.as_u64()) else {
         panic!("the stored trace lost its metadata: {winner:?}");
     };
-    assert_eq!(
-        winner.steps.len() as u64,
+    assert_answer(
+        "C8 racing saves of one id: body mixes two saves",
         writer + 1,
-        "body mixes two saves"
+        winner.steps.len() as u64,
     );
     let listed = ok(store.list(100, 0), "list");
-    assert_eq!(ids(&listed), ["contested"], "one run_id, listed once");
-    assert_eq!(
-        listed[0].created_at, winner.created_at,
-        "summary and body disagree"
+    assert_answer(
+        "C8 racing saves of one id: one run_id, listed once",
+        ["contested"],
+        ids(&listed),
+    );
+    assert_answer(
+        "C8 racing saves of one id: summary and body disagree",
+        winner.created_at,
+        listed[0].created_at,
     );
     for t in 0..THREADS {
         let hits = ok(
             store.count(&TraceFilter::new().with_metadata("writer", t)),
             "count",
         );
-        assert_eq!(
-            hits,
+        assert_answer(
+            &format!("C8 racing saves of one id: metadata index of writer {t}"),
             u64::from(t as u64 == writer),
-            "metadata index of writer {t}"
+            hits,
         );
     }
     let by_steps = ok(
@@ -100,5 +117,9 @@ pub fn c8_racing_saves_of_one_id(store: &dyn TraceStore) {
         ),
         "count",
     );
-    assert_eq!(by_steps, 1, "steps index disagrees with the body");
+    assert_answer(
+        "C8 racing saves of one id: steps index disagrees with the body",
+        1,
+        by_steps,
+    );
 }

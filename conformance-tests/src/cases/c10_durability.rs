@@ -4,7 +4,7 @@ use trace_store_core::{TraceFilter, TraceStore};
 
 use crate::Durable;
 use crate::child::child_trace;
-use crate::fixtures::{ok, trace};
+use crate::fixtures::{assert_answer, ok, trace};
 
 /// What a dropped handle saved is there after reopening.
 pub fn c10_reopen_after_drop(location: &Durable<'_>) {
@@ -15,12 +15,20 @@ pub fn c10_reopen_after_drop(location: &Durable<'_>) {
     assert!(ok(store.delete("gone"), "delete"));
     drop(store);
     let reopened = location.open();
-    assert_eq!(ok(reopened.load("durable"), "load after reopen"), saved);
+    assert_answer(
+        "C10 reopen after drop",
+        saved,
+        ok(reopened.load("durable"), "load after reopen"),
+    );
     assert!(
         reopened.load("gone").is_err(),
         "a delete survives reopening"
     );
-    assert_eq!(ok(reopened.count(&TraceFilter::new()), "count"), 1);
+    assert_answer(
+        "C10 reopen after drop",
+        1,
+        ok(reopened.count(&TraceFilter::new()), "count"),
+    );
 }
 
 /// A writer killed with SIGKILL at random moments loses none of its acknowledged saves,
@@ -45,7 +53,11 @@ pub fn c10_acknowledged_saves_survive_sigkill(location: &Durable<'_>) {
         let store = location.open();
         for (i, run_id) in acked.iter().enumerate() {
             let expected = child_trace(&prefix, i as u64);
-            assert_eq!(run_id, &expected.run_id);
+            assert_answer(
+                "C10 acknowledged saves survive sigkill",
+                &expected.run_id,
+                run_id,
+            );
             match store.load(run_id) {
                 Ok(loaded) => assert!(loaded == expected, "{run_id} differs after the crash"),
                 Err(error) => panic!("acknowledged {run_id} lost after SIGKILL: {error}"),

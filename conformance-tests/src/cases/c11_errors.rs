@@ -2,7 +2,9 @@
 
 use trace_store_core::{Error, StepKind, TraceFilter, TraceStore};
 
-use crate::fixtures::{assert_invalid, assert_not_found, invalid_run_ids, ok, trace};
+use crate::fixtures::{
+    assert_answer, assert_invalid, assert_not_found, invalid_run_ids, ok, trace,
+};
 
 fn assert_unchanged(store: &dyn TraceStore, expected: usize) {
     assert_eq!(
@@ -48,7 +50,11 @@ pub fn c11_save_many_is_validated_first(store: &dyn TraceStore) {
         );
         assert_unchanged(store, 0);
     }
-    assert_eq!(ok(store.save_many(&[]), "save_many of nothing").len(), 0);
+    assert_answer(
+        "C11 save many is validated first",
+        0,
+        ok(store.save_many(&[]), "save_many of nothing").len(),
+    );
 }
 
 /// A trace from a newer schema is `UnsupportedVersion` and is not written.
@@ -56,12 +62,11 @@ pub fn c11_newer_schema_rejected(store: &dyn TraceStore) {
     let mut newer = trace("newer", 1, 1);
     newer.schema_version = trace_store_core::SCHEMA_VERSION + 1;
     match store.save(&newer) {
-        Err(Error::UnsupportedVersion { found, supported }) => {
-            assert_eq!(
-                (found, supported),
-                (newer.schema_version, trace_store_core::SCHEMA_VERSION)
-            )
-        }
+        Err(Error::UnsupportedVersion { found, supported }) => assert_answer(
+            "C11 newer schema rejected",
+            (newer.schema_version, trace_store_core::SCHEMA_VERSION),
+            (found, supported),
+        ),
         other => panic!("expected UnsupportedVersion, got {other:?}"),
     }
     assert_unchanged(store, 0);
