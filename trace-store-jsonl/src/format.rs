@@ -22,9 +22,10 @@ const MAX_RECOVERY_ATTEMPTS: usize = 64;
 /// A record as it sits in a line. Offsets are relative to the record's first byte.
 #[derive(Debug)]
 pub(crate) enum Record {
-    /// A save line: the summary, and where the `trace` member's value is.
+    /// A save line: the summary, and where the `trace` member's value is. Boxed: a
+    /// summary is ten times the size of a tombstone, which batches of deletes hold.
     Save {
-        summary: TraceSummary,
+        summary: Box<TraceSummary>,
         trace_start: u64,
         trace_len: u64,
     },
@@ -70,7 +71,7 @@ pub(crate) fn push_save(trace: &Trace, out: &mut Vec<u8>) -> Result<Encoded> {
         start: start as u64,
         len: (out.len() - start) as u64,
         record: Record::Save {
-            summary,
+            summary: Box::new(summary),
             trace_start: trace_start as u64,
             trace_len: trace_len as u64,
         },
@@ -159,8 +160,8 @@ impl<'de> Deserialize<'de> for Members<'de> {
 
 /// Reads one line (without its newline) as a record, without building the trace body.
 pub(crate) fn parse_record(line: &[u8]) -> Result<Record, Unreadable> {
-    if let Some((summary, trace)) = parse_save_fast(line) {
-        return save_record(line, summary, trace);
+    if let Some((summary, trace, current)) = parse_save_fast(line) {
+        return save_record(line, summary, trace, current);
     }
     let members: Members<'_> = match serde_json::from_slice(line) {
         Ok(members) => members,
@@ -174,11 +175,12 @@ pub(crate) fn parse_record(line: &[u8]) -> Result<Record, Unreadable> {
     };
     match (members.trace, members.deleted_at) {
         (Some(trace), None) => {
+            let current = members.rest.contains_key(CURRENT_SUMMARY_MEMBER);
             let summary: TraceSummary = serde_json::from_value(Value::Object(members.rest))
                 .map_err(|e| {
                     Unreadable::Foreign(format!("its summary members do not decode: {e}"))
                 })?;
-            save_record(line, summary, trace)
+            save_record(line, summary, trace, current)
         }
         (None, Some(_)) => {
             let run_id = match members.rest.get("run_id") {
@@ -202,7 +204,19 @@ pub(crate) fn parse_record(line: &[u8]) -> Result<Record, Unreadable> {
     }
 }
 
-fn save_record(line: &[u8], summary: TraceSummary, trace: &RawValue) -> Result<Record, Unreadable> {
+/// A member every save line written since contract v2 has, and none written before
+/// (the v1 summary had no `failed_steps`, `parent_run_id`, `session_id` or `scores`).
+const CURRENT_SUMMARY_MEMBER: &str = "failed_steps";
+
+/// A save line's record. `current` says its summary has every member of today's
+/// [`TraceSummary`]; a line written by the v1 code has not, and its summary is derived
+/// again from its body (see [`legacy_summary`]).
+fn save_record(
+    line: &[u8],
+    mut summary: TraceSummary,
+    trace: &RawValue,
+    current: bool,
+) -> Result<Record, Unreadable> {
     validate_run_id(&summary.run_id)
         .map_err(|e| Unreadable::Foreign(format!("its run_id is not valid: {e}")))?;
     let body = trace.get().as_bytes();
@@ -213,31 +227,53 @@ fn save_record(line: &[u8], summary: TraceSummary, trace: &RawValue) -> Result<R
                 .to_owned(),
         ));
     }
+    if !current && let Some(derived) = legacy_summary(&summary, trace) {
+        summary = derived;
+    }
     // The body is a sub-slice of `line`; its position is a pointer difference.
     let trace_start = body.as_ptr() as usize - line.as_ptr() as usize;
     Ok(Record::Save {
-        summary,
+        summary: Box::new(summary),
         trace_start: trace_start as u64,
         trace_len: body.len() as u64,
     })
 }
 
-/// The common case, a save line, decoded straight into the summary (no intermediate
-/// JSON values) while the `trace` member is borrowed. `None` sends the line to the
-/// slow path, which also handles tombstones and says what is wrong.
-fn parse_save_fast(line: &[u8]) -> Option<(TraceSummary, &RawValue)> {
-    let mut trace = None;
-    let mut deserializer = serde_json::Deserializer::from_slice(line);
-    let summary = SaveLine { trace: &mut trace }
-        .deserialize(&mut deserializer)
-        .ok()?;
-    deserializer.end().ok()?;
-    Some((summary, trace?))
+/// The summary of a save line written by the v1 code, derived again from its body.
+///
+/// A v1 summary lacks `failed_steps` (which serde would default to 0 even for a trace
+/// with failed steps) and `parent_run_id` (which the v1 trace may carry), so neither the
+/// filters nor the totals could trust it. The body says everything: the summary is
+/// [`TraceSummary::from`] of the decoded trace, as for a line written today. A body
+/// that does not decode keeps the stored summary; `load` reports it as corrupt.
+fn legacy_summary(stored: &TraceSummary, trace: &RawValue) -> Option<TraceSummary> {
+    let trace = Trace::from_json_slice(trace.get().as_bytes()).ok()?;
+    (trace.run_id == stored.run_id).then(|| TraceSummary::from(&trace))
 }
 
-/// Deserializes a save line as its summary, setting `trace` when it passes that member.
+/// The common case, a save line, decoded straight into the summary (no intermediate
+/// JSON values) while the `trace` member is borrowed; the flag says whether the line
+/// has [`CURRENT_SUMMARY_MEMBER`]. `None` sends the line to the slow path, which also
+/// handles tombstones and says what is wrong.
+fn parse_save_fast(line: &[u8]) -> Option<(TraceSummary, &RawValue, bool)> {
+    let mut trace = None;
+    let mut current = false;
+    let mut deserializer = serde_json::Deserializer::from_slice(line);
+    let summary = SaveLine {
+        trace: &mut trace,
+        current: &mut current,
+    }
+    .deserialize(&mut deserializer)
+    .ok()?;
+    deserializer.end().ok()?;
+    Some((summary, trace?, current))
+}
+
+/// Deserializes a save line as its summary, setting `trace` when it passes that member
+/// and `current` when it passes [`CURRENT_SUMMARY_MEMBER`].
 struct SaveLine<'a, 'de> {
     trace: &'a mut Option<&'de RawValue>,
+    current: &'a mut bool,
 }
 
 impl<'de> DeserializeSeed<'de> for SaveLine<'_, 'de> {
@@ -259,6 +295,7 @@ impl<'de> Visitor<'de> for SaveLine<'_, 'de> {
         TraceSummary::deserialize(MapAccessDeserializer::new(SummaryMembers {
             map,
             trace: self.trace,
+            current: self.current,
         }))
     }
 }
@@ -267,6 +304,7 @@ impl<'de> Visitor<'de> for SaveLine<'_, 'de> {
 struct SummaryMembers<'a, 'de, A> {
     map: A,
     trace: &'a mut Option<&'de RawValue>,
+    current: &'a mut bool,
 }
 
 impl<'de, A: MapAccess<'de>> MapAccess<'de> for SummaryMembers<'_, 'de, A> {
@@ -281,6 +319,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for SummaryMembers<'_, 'de, A> {
                 "trace" => *self.trace = Some(self.map.next_value()?),
                 "deleted_at" => return Err(serde::de::Error::custom("a tombstone")),
                 _ => {
+                    *self.current |= key == CURRENT_SUMMARY_MEMBER;
                     return seed
                         .deserialize(StrDeserializer::<A::Error>::new(&key))
                         .map(Some);
@@ -399,30 +438,6 @@ pub(crate) fn quarantine_entry(offset: u64, bytes: &[u8], reason: &str) -> Vec<u
     line
 }
 
-/// Which member of a save line's summary disagrees with its trace, if any.
-///
-/// `list` and `query` answer from the summary members and `load` from the trace, so a
-/// line edited by hand on one side only would give answers that contradict each other.
-/// Only members copied verbatim from the trace are compared: derived ones (totals) may
-/// be computed differently by another version of the library.
-pub(crate) fn summary_disagrees(summary: &TraceSummary, trace: &Trace) -> Option<&'static str> {
-    if summary.run_id != trace.run_id {
-        Some("run_id")
-    } else if summary.created_at != trace.created_at {
-        Some("created_at")
-    } else if summary.name != trace.name {
-        Some("name")
-    } else if summary.status != trace.status {
-        Some("status")
-    } else if summary.steps != trace.steps.len() {
-        Some("steps")
-    } else if summary.metadata != trace.metadata {
-        Some("metadata")
-    } else {
-        None
-    }
-}
-
 fn hex(bytes: &[u8]) -> String {
     use fmt::Write as _;
     let mut out = String::with_capacity(bytes.len() * 2);
@@ -473,7 +488,7 @@ mod tests {
         else {
             panic!("not a save");
         };
-        assert_eq!(summary, TraceSummary::from(&trace));
+        assert_eq!(*summary, TraceSummary::from(&trace));
         assert_eq!((parsed_start, parsed_len), (*trace_start, *trace_len));
 
         let value: Value = serde_json::from_slice(line).unwrap();
@@ -555,21 +570,5 @@ mod tests {
             (&json!(true), &json!(4096))
         );
         assert_eq!((entry.get("text"), entry.get("hex")), (None, None));
-    }
-
-    #[test]
-    fn summaries_that_disagree_with_their_trace_are_named() {
-        let trace = sample("r1");
-        let summary = TraceSummary::from(&trace);
-        assert_eq!(summary_disagrees(&summary, &trace), None);
-        let moved = trace
-            .clone()
-            .with_created_at(Timestamp::from_micros(1).unwrap());
-        assert_eq!(summary_disagrees(&summary, &moved), Some("created_at"));
-        let relabelled = trace.clone().with_metadata("user", "someone else");
-        assert_eq!(summary_disagrees(&summary, &relabelled), Some("metadata"));
-        let mut renamed = trace;
-        renamed.run_id = "r2".to_owned();
-        assert_eq!(summary_disagrees(&summary, &renamed), Some("run_id"));
     }
 }

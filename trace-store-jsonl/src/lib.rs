@@ -5,6 +5,7 @@ mod compact;
 mod format;
 mod index;
 mod scan;
+mod select;
 mod state;
 mod sys;
 mod write;
@@ -17,13 +18,13 @@ use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 pub use trace_store_core::Durability;
 use trace_store_core::{
-    Error, Result, SummaryIndex, Trace, TraceFilter, TraceStats, TraceStore, TraceSummary,
-    validate_run_id,
+    Error, GroupBy, GroupKey, Result, SummaryIndex, Trace, TraceFilter, TraceStats, TraceStore,
+    TraceSummary, validate_run_id,
 };
 
-use crate::format::{push_save, push_tombstone, summary_disagrees};
+use crate::format::{push_save, push_tombstone};
 use crate::state::{OpenFile, State};
-use crate::sys::{io_error, read_exact_at, sync_dir};
+use crate::sys::{io_error, sync_dir};
 
 /// Files smaller than this are never compacted automatically (1 MiB).
 pub const DEFAULT_AUTO_COMPACT_MIN_BYTES: u64 = 1 << 20;
@@ -338,36 +339,18 @@ impl TraceStore for JsonlStore {
 
     fn load(&self, run_id: &str) -> Result<Trace> {
         self.refresh()?;
-        let (file, offset, len, summary) = {
+        let (file, location, summary) = {
             let state = self.state.read();
             let (loc, summary) = state
                 .index
                 .get(run_id)
                 .ok_or_else(|| Error::not_found(run_id))?;
             let file = Arc::clone(&state.file);
-            (file, loc.trace_offset, loc.trace_len, summary.clone())
+            (file, (loc.trace_offset, loc.trace_len), summary.clone())
         };
         // Outside the lock: bytes of an indexed record never change in the file the
         // handle has open, even if a compaction renames a new file over it meanwhile.
-        let mut body = vec![0; len as usize];
-        read_exact_at(&file.file, &mut body, offset)
-            .map_err(|e| io_error("cannot read a trace from", &self.path, e))?;
-        let trace = Trace::from_json_slice(&body).map_err(|error| match error {
-            Error::Corrupt { message } => Error::corrupt(format!(
-                "{} at byte offset {offset}, trace {run_id:?}: {message}",
-                self.path.display()
-            )),
-            other => other,
-        })?;
-        if let Some(member) = summary_disagrees(&summary, &trace) {
-            return Err(Error::corrupt(format!(
-                "{} at byte offset {offset}: the line of {run_id:?} has a {member} member that \
-                 disagrees with its trace (edited by hand?); list and query answer from the \
-                 former, load from the latter; fix the line or save the trace again",
-                self.path.display(),
-            )));
-        }
-        Ok(trace)
+        self.read_trace(&file, location, &summary, &mut Vec::new())
     }
 
     fn list(&self, limit: usize, offset: usize) -> Result<Vec<TraceSummary>> {
@@ -375,7 +358,7 @@ impl TraceStore for JsonlStore {
     }
 
     fn query(&self, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
-        self.with_summaries(filter, |summaries| summaries.query(filter))
+        self.query_matches(filter)
     }
 
     fn delete(&self, run_id: &str) -> Result<bool> {
@@ -412,10 +395,30 @@ impl TraceStore for JsonlStore {
     }
 
     fn count(&self, filter: &TraceFilter) -> Result<u64> {
-        self.with_summaries(filter, |summaries| summaries.count(filter))
+        self.count_matches(filter)
     }
 
     fn stats(&self, filter: &TraceFilter) -> Result<TraceStats> {
-        self.with_summaries(filter, |summaries| summaries.stats(filter))
+        self.stats_of_matches(filter)
+    }
+
+    /// Under the file lock: catch up with other handles, load, fold with core's
+    /// [`Trace::merge`], append. Atomic across threads, handles and processes.
+    fn merge(&self, part: &Trace) -> Result<Trace> {
+        self.merge_locked(part)
+    }
+
+    fn stats_by(
+        &self,
+        filter: &TraceFilter,
+        group: GroupBy,
+    ) -> Result<Vec<(GroupKey, TraceStats)>> {
+        self.grouped_stats(filter, &group)
+    }
+
+    /// Under the file lock: exactly what `query(filter)` returns, deleted by one append
+    /// of tombstones; compacts afterwards once dead bytes outweigh live ones.
+    fn delete_where(&self, filter: &TraceFilter) -> Result<u64> {
+        self.delete_matches(filter)
     }
 }

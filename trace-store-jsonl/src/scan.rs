@@ -55,7 +55,7 @@ impl Index {
                     trace_offset: offset + trace_start,
                     trace_len,
                 };
-                self.save(summary, loc);
+                self.save(*summary, loc);
             }
             Record::Delete { run_id } => self.delete(&run_id),
         }

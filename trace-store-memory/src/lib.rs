@@ -2,28 +2,51 @@
 #![deny(missing_docs)]
 
 use std::num::NonZeroUsize;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use lru::LruCache;
 use parking_lot::Mutex;
 use trace_store_core::{
-    Error, Result, SummaryIndex, Trace, TraceFilter, TraceStats, TraceStore, TraceSummary,
+    Error, GroupBy, GroupKey, Result, SummaryIndex, Trace, TraceFilter, TraceStats, TraceStore,
+    TraceSummary,
 };
 
 /// Traces held in memory, optionally bounded with least-recently-used eviction.
 ///
-/// `save` and `load` make a trace the most recently used; `list`, `query`, `count` and
-/// `stats` do not, so browsing never changes what gets evicted. Summaries live in core's
-/// [`SummaryIndex`] (list order plus metadata postings), so a page of `list` costs its
-/// own size and a metadata or time-range query reads only its candidates.
+/// `save`, `load` and `merge` make a trace the most recently used; `list`, `query`,
+/// `count`, `stats` and `stats_by` do not, so browsing never changes what gets evicted.
+/// Summaries live in core's [`SummaryIndex`] (list order plus metadata postings), so a
+/// page of `list` costs its own size and a metadata or time-range query reads only its
+/// candidates. Every operation, `merge` and `delete_where` included, runs under one
+/// in-process lock, so each is atomic.
 pub struct MemoryStore {
     inner: Mutex<Inner>,
 }
 
 struct Inner {
     /// run_id → body, in recency order.
-    bodies: LruCache<String, Arc<Trace>>,
+    bodies: LruCache<String, Arc<Stored>>,
     summaries: SummaryIndex,
+}
+
+/// A stored trace and, once a text query has looked at it, its searchable text.
+///
+/// The text is cached because a text query is a scan: rebuilding
+/// [`Trace::search_text`] walks every JSON leaf and lower-cases it, for every candidate
+/// of every query, where the cached copy costs one substring search. It is built
+/// lazily, so a store that is never searched pays nothing; a searched one pays at most
+/// [`SEARCH_TEXT_MAX_BYTES`](trace_store_core::SEARCH_TEXT_MAX_BYTES) per trace, and
+/// usually far less than the body it sits beside (it holds only the body's strings).
+/// A new version of the trace (save, merge) comes with a new, empty cache.
+struct Stored {
+    trace: Trace,
+    search_text: OnceLock<String>,
+}
+
+impl Stored {
+    fn search_text(&self) -> &str {
+        self.search_text.get_or_init(|| self.trace.search_text())
+    }
 }
 
 impl MemoryStore {
@@ -42,7 +65,7 @@ impl MemoryStore {
         MemoryStore::with_cache(LruCache::unbounded())
     }
 
-    fn with_cache(bodies: LruCache<String, Arc<Trace>>) -> MemoryStore {
+    fn with_cache(bodies: LruCache<String, Arc<Stored>>) -> MemoryStore {
         MemoryStore {
             inner: Mutex::new(Inner {
                 bodies,
@@ -71,15 +94,18 @@ impl MemoryStore {
 /// A trace ready to be stored: body and summary are built before the lock is taken,
 /// so a large trace never blocks other threads while it is copied.
 struct Entry {
-    body: Arc<Trace>,
+    body: Arc<Stored>,
     summary: TraceSummary,
 }
 
 impl Entry {
-    fn new(trace: &Trace) -> Entry {
+    fn new(trace: Trace) -> Entry {
         Entry {
-            body: Arc::new(trace.clone()),
-            summary: TraceSummary::from(trace),
+            summary: TraceSummary::from(&trace),
+            body: Arc::new(Stored {
+                trace,
+                search_text: OnceLock::new(),
+            }),
         }
     }
 }
@@ -94,6 +120,29 @@ impl Inner {
             self.summaries.remove(&evicted);
         }
         self.summaries.insert(entry.summary);
+    }
+
+    fn remove(&mut self, run_id: &str) -> bool {
+        self.summaries.remove(run_id);
+        self.bodies.pop(run_id).is_some()
+    }
+
+    /// Calls `visit` on each summary `query(filter)` returns, in list order: core's
+    /// index picks the candidates and applies every summary criterion, and the text
+    /// query, if any, is decided by core's predicate on the stored trace's searchable
+    /// text, before offset and limit. The filter must be valid.
+    fn for_each_match(&self, filter: &TraceFilter, visit: impl FnMut(&TraceSummary)) {
+        if filter.text.is_none() {
+            return self.summaries.for_each_match(filter, visit);
+        }
+        let text_matches = |summary: &TraceSummary| {
+            // `peek`: a query must not change what gets evicted.
+            self.bodies
+                .peek(&summary.run_id)
+                .is_some_and(|stored| filter.matches_text(stored.search_text()))
+        };
+        self.summaries
+            .for_each_match_where(filter, text_matches, visit);
     }
 }
 
@@ -115,13 +164,13 @@ impl std::fmt::Debug for MemoryStore {
 impl TraceStore for MemoryStore {
     fn save(&self, trace: &Trace) -> Result<String> {
         trace.validate()?;
-        let entry = Entry::new(trace);
+        let entry = Entry::new(trace.clone());
         self.inner.lock().insert(entry);
         Ok(trace.run_id.clone())
     }
 
     fn load(&self, run_id: &str) -> Result<Trace> {
-        let trace = self
+        let stored = self
             .inner
             .lock()
             .bodies
@@ -129,7 +178,7 @@ impl TraceStore for MemoryStore {
             .map(Arc::clone)
             .ok_or_else(|| Error::not_found(run_id))?;
         // Clone the body outside the lock: it may be megabytes.
-        Ok(Trace::clone(&trace))
+        Ok(stored.trace.clone())
     }
 
     fn list(&self, limit: usize, offset: usize) -> Result<Vec<TraceSummary>> {
@@ -137,18 +186,21 @@ impl TraceStore for MemoryStore {
     }
 
     fn query(&self, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
-        self.inner.lock().summaries.query(filter)
+        filter.validate()?;
+        let mut page = Vec::new();
+        self.inner
+            .lock()
+            .for_each_match(filter, |summary| page.push(summary.clone()));
+        Ok(page)
     }
 
     fn delete(&self, run_id: &str) -> Result<bool> {
-        let mut inner = self.inner.lock();
-        inner.summaries.remove(run_id);
-        Ok(inner.bodies.pop(run_id).is_some())
+        Ok(self.inner.lock().remove(run_id))
     }
 
     fn save_many(&self, traces: &[Trace]) -> Result<Vec<String>> {
         traces.iter().try_for_each(Trace::validate)?;
-        let entries: Vec<Entry> = traces.iter().map(Entry::new).collect();
+        let entries: Vec<Entry> = traces.iter().cloned().map(Entry::new).collect();
         // One lock for the batch: no reader sees half of it.
         let mut inner = self.inner.lock();
         entries.into_iter().for_each(|entry| inner.insert(entry));
@@ -156,10 +208,64 @@ impl TraceStore for MemoryStore {
     }
 
     fn count(&self, filter: &TraceFilter) -> Result<u64> {
-        self.inner.lock().summaries.count(filter)
+        filter.validate()?;
+        let mut count = 0;
+        self.inner.lock().for_each_match(filter, |_| count += 1);
+        Ok(count)
     }
 
     fn stats(&self, filter: &TraceFilter) -> Result<TraceStats> {
-        self.inner.lock().summaries.stats(filter)
+        filter.validate()?;
+        let mut stats = TraceStats::default();
+        self.inner
+            .lock()
+            .for_each_match(filter, |summary| stats.add(summary));
+        Ok(stats)
+    }
+
+    /// Load, fold and store under the store's lock, so merges of one run_id never
+    /// lose each other's parts. The fold is core's [`Trace::merge`].
+    fn merge(&self, part: &Trace) -> Result<Trace> {
+        part.validate()?;
+        let mut inner = self.inner.lock();
+        // `get`: a merge is a write, and refreshes recency as `save` does.
+        let merged = match inner.bodies.get(&part.run_id) {
+            Some(stored) => {
+                let mut merged = stored.trace.clone();
+                merged.merge(part);
+                merged.validate()?;
+                merged
+            }
+            None => part.clone(),
+        };
+        inner.insert(Entry::new(merged.clone()));
+        Ok(merged)
+    }
+
+    fn stats_by(
+        &self,
+        filter: &TraceFilter,
+        group: GroupBy,
+    ) -> Result<Vec<(GroupKey, TraceStats)>> {
+        group.validate()?;
+        filter.validate()?;
+        let inner = self.inner.lock();
+        // The visitor's borrow ends with each call; run_ids lead back to the summaries
+        // without cloning their metadata.
+        let mut run_ids = Vec::new();
+        inner.for_each_match(filter, |summary| run_ids.push(summary.run_id.clone()));
+        let matches = run_ids.iter().filter_map(|id| inner.summaries.get(id));
+        Ok(group.stats(matches))
+    }
+
+    /// Selects and removes under one lock: exactly what `query(filter)` returns at that
+    /// moment, paging included, and nothing saved meanwhile.
+    fn delete_where(&self, filter: &TraceFilter) -> Result<u64> {
+        filter.validate()?;
+        let mut inner = self.inner.lock();
+        let mut doomed = Vec::new();
+        inner.for_each_match(filter, |summary| doomed.push(summary.run_id.clone()));
+        let deleted = doomed.iter().filter(|run_id| inner.remove(run_id)).count();
+        Ok(deleted as u64)
     }
 }
