@@ -309,5 +309,11 @@ fn configure(conn: &Connection, options: &SqliteOptions, location: &str) -> Resu
         .map_err(|e| error::map(location, "setting the busy timeout", e))?;
     // Query shapes vary with the filter's criteria; keep the common ones prepared.
     conn.set_prepared_statement_cache_capacity(64);
+    // Plans that do not depend on bound values are not prepared again at each bind
+    // (a bound LIMIT otherwise makes the cached statement re-prepare every time).
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map_err(|e| error::map(location, "configuring the query planner", e))?;
+    crate::sql::register_functions(conn)
+        .map_err(|e| error::map(location, "registering the text search function", e))?;
     Ok(())
 }

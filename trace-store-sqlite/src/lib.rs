@@ -8,12 +8,15 @@ mod options;
 mod rows;
 mod schema;
 mod sql;
+mod stats;
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Transaction, TransactionBehavior, params_from_iter};
 pub use trace_store_core::Durability;
-use trace_store_core::{Error, Result, Trace, TraceFilter, TraceStats, TraceStore, TraceSummary};
+use trace_store_core::{
+    Error, GroupBy, GroupKey, Result, Trace, TraceFilter, TraceStats, TraceStore, TraceSummary,
+};
 
 use crate::connection::Connections;
 pub use crate::options::SqliteOptions;
@@ -171,9 +174,10 @@ impl SqliteStore {
     /// ```
     pub fn query_plan(&self, filter: &TraceFilter) -> Result<Vec<String>> {
         filter.validate()?;
-        let statement = sql::select(filter, SUMMARY_COLUMNS, true);
         let conn = self.conns.reader();
         let run = || -> rusqlite::Result<Vec<String>> {
+            let text_index = sql::plan_text(&conn, filter)?;
+            let statement = sql::select(filter, SUMMARY_COLUMNS, true, text_index.as_deref());
             let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", statement.sql))?;
             let plan = stmt.query_map(params_from_iter(&statement.params), |row| row.get(3))?;
             plan.collect()
@@ -190,7 +194,28 @@ impl SqliteStore {
         action: impl FnOnce() -> String,
         work: impl FnOnce(&Transaction<'_>) -> Result<T, Failure>,
     ) -> Result<T> {
+        self.write_with(traces, true, action, work)
+    }
+
+    /// [`SqliteStore::write`]; without `checkpoint_at_commit`, the commit never runs
+    /// SQLite's automatic checkpoint, for bulk deletes: their log can hold a large
+    /// part of the database, and copying it back would double the caller's wait. The
+    /// checkpoint thread copies it after the commit instead.
+    fn write_with<T>(
+        &self,
+        traces: u64,
+        checkpoint_at_commit: bool,
+        action: impl FnOnce() -> String,
+        work: impl FnOnce(&Transaction<'_>) -> Result<T, Failure>,
+    ) -> Result<T> {
         let mut conn = self.conns.writer(&self.location)?;
+        let autocheckpoint = |conn: &rusqlite::Connection, pages: i64| {
+            conn.pragma_update(None, "wal_autocheckpoint", pages)
+                .map_err(|e| error::map(&self.location, "setting the automatic checkpoint", e))
+        };
+        if !checkpoint_at_commit && self.path.is_some() {
+            autocheckpoint(&conn, 0)?;
+        }
         // IMMEDIATE takes the write lock up front: two processes that both started
         // deferred transactions could otherwise deadlock upgrading to it.
         let run = || -> Result<T, Failure> {
@@ -199,8 +224,15 @@ impl SqliteStore {
             tx.commit()?;
             Ok(out)
         };
+        let outcome = run();
+        if !checkpoint_at_commit && self.path.is_some() {
+            // Setting a pragma on an open connection does not fail in practice; should
+            // it, the write has still happened (or not) as `outcome` says, and the
+            // checkpoint thread still bounds the log.
+            let _ = autocheckpoint(&conn, checkpoint::WRITER_AUTOCHECKPOINT);
+        }
         // On failure the transaction has been dropped, which rolls it back.
-        let out = match run() {
+        let out = match outcome {
             Ok(out) => out,
             Err(Failure::Sql(e)) => return Err(error::map(&self.location, action(), e)),
             Err(Failure::Store(e)) => return Err(e),
@@ -210,9 +242,11 @@ impl SqliteStore {
         Ok(out)
     }
 
-    /// Reads the statement's summaries.
-    fn summaries(&self, statement: &sql::Statement) -> rusqlite::Result<Vec<TraceSummary>> {
+    /// The summaries `query(filter)` returns.
+    fn summaries(&self, filter: &TraceFilter) -> rusqlite::Result<Vec<TraceSummary>> {
         let conn = self.conns.reader();
+        let text_index = sql::plan_text(&conn, filter)?;
+        let statement = sql::select(filter, SUMMARY_COLUMNS, true, text_index.as_deref());
         let mut stmt = conn.prepare_cached(&statement.sql)?;
         let rows = stmt.query_map(params_from_iter(&statement.params), |row| {
             rows::summary_from_row(row, &self.template)
@@ -220,12 +254,52 @@ impl SqliteStore {
         rows.collect()
     }
 
-    /// `stats` in SQL; `None` if a counter is past what SQLite's integers hold.
-    fn stats_in_sql(&self, filter: &TraceFilter) -> rusqlite::Result<Option<TraceStats>> {
-        let statement = sql::stats(filter);
+    /// Grouped stats in SQL (one group keyed `()`-like by `key` when `group` is
+    /// `None`); `None` if SQL cannot give the exact answer (a counter past what
+    /// SQLite's integers hold, or a grouping this crate does not know) and the caller
+    /// must compute it with core.
+    fn stats_in_sql<K: Ord>(
+        &self,
+        filter: &TraceFilter,
+        group: Option<&GroupBy>,
+        key: impl Fn(rusqlite::types::ValueRef<'_>) -> rusqlite::Result<K>,
+    ) -> Result<Option<std::collections::BTreeMap<K, TraceStats>>> {
         let conn = self.conns.reader();
-        let mut stmt = conn.prepare_cached(&statement.sql)?;
-        rows::stats_from_rows(stmt.query(params_from_iter(&statement.params))?)
+        let run = || -> rusqlite::Result<_> {
+            let text_index = sql::plan_text(&conn, filter)?;
+            let Some(statement) = stats::statement(filter, group, text_index.as_deref()) else {
+                return Ok(None);
+            };
+            let mut stmt = conn.prepare_cached(&statement.sql)?;
+            let model_groups = group == Some(&GroupBy::Model);
+            stats::read(
+                stmt.query(params_from_iter(&statement.params))?,
+                model_groups,
+                key,
+            )
+        };
+        match run() {
+            Ok(groups) => Ok(groups),
+            // A sum past i64::MAX: SQLite cannot add these, core's saturating
+            // arithmetic can. Absurd token counts only, so the slow path is fine.
+            Err(e) if error::is_integer_overflow(&e) => Ok(None),
+            Err(e) => Err(error::map(&self.location, "computing stats", e)),
+        }
+    }
+
+    /// Reads the stored trace `run_id` on `conn`; `None` if there is none.
+    fn read_trace(&self, conn: &rusqlite::Connection, run_id: &str) -> Result<Option<Trace>> {
+        match rows::load(conn, run_id)
+            .map_err(|e| error::map(&self.location, format!("loading trace {run_id:?}"), e))?
+        {
+            Some(Ok(trace)) => Ok(Some(trace)),
+            Some(Err(Error::Corrupt { message })) => Err(Error::corrupt(format!(
+                "trace {run_id:?} in {}: {message}",
+                self.location
+            ))),
+            Some(Err(other)) => Err(other),
+            None => Ok(None),
+        }
     }
 }
 
@@ -242,28 +316,8 @@ impl TraceStore for SqliteStore {
 
     fn load(&self, run_id: &str) -> Result<Trace> {
         let conn = self.conns.reader();
-        let read = || -> rusqlite::Result<Option<Result<Trace>>> {
-            let mut stmt = conn.prepare_cached(
-                "SELECT b.body FROM traces t JOIN trace_bodies b ON b.id = t.id WHERE t.run_id = ?1",
-            )?;
-            let mut rows = stmt.query([run_id])?;
-            match rows.next()? {
-                // Decode straight from SQLite's buffer: bodies can be megabytes.
-                Some(row) => Ok(Some(Trace::from_json_slice(row.get_ref(0)?.as_bytes()?))),
-                None => Ok(None),
-            }
-        };
-        match read()
-            .map_err(|e| error::map(&self.location, format!("loading trace {run_id:?}"), e))?
-        {
-            Some(Ok(trace)) => Ok(trace),
-            Some(Err(Error::Corrupt { message })) => Err(Error::corrupt(format!(
-                "trace {run_id:?} in {}: {message}",
-                self.location
-            ))),
-            Some(Err(other)) => Err(other),
-            None => Err(Error::not_found(run_id)),
-        }
+        self.read_trace(&conn, run_id)?
+            .ok_or_else(|| Error::not_found(run_id))
     }
 
     fn list(&self, limit: usize, offset: usize) -> Result<Vec<TraceSummary>> {
@@ -272,8 +326,7 @@ impl TraceStore for SqliteStore {
 
     fn query(&self, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
         filter.validate()?;
-        let statement = sql::select(filter, SUMMARY_COLUMNS, true);
-        self.summaries(&statement)
+        self.summaries(filter)
             .map_err(|e| error::map(&self.location, "querying traces", e))
     }
 
@@ -349,9 +402,10 @@ impl TraceStore for SqliteStore {
 
     fn count(&self, filter: &TraceFilter) -> Result<u64> {
         filter.validate()?;
-        let statement = sql::count(filter);
         let conn = self.conns.reader();
         let count = || -> rusqlite::Result<i64> {
+            let text_index = sql::plan_text(&conn, filter)?;
+            let statement = sql::count(filter, text_index.as_deref());
             conn.prepare_cached(&statement.sql)?
                 .query_row(params_from_iter(&statement.params), |row| row.get(0))
         };
@@ -362,13 +416,70 @@ impl TraceStore for SqliteStore {
 
     fn stats(&self, filter: &TraceFilter) -> Result<TraceStats> {
         filter.validate()?;
-        match self.stats_in_sql(filter) {
-            Ok(Some(stats)) => Ok(stats),
-            // A counter past i64::MAX, or a sum past it: SQLite cannot add these, core's
-            // saturating arithmetic can. Absurd token counts only, so the slow path is fine.
-            Ok(None) => Ok(self.query(filter)?.iter().collect()),
-            Err(e) if error::is_integer_overflow(&e) => Ok(self.query(filter)?.iter().collect()),
-            Err(e) => Err(error::map(&self.location, "computing stats", e)),
+        match self.stats_in_sql(filter, None, |_| Ok(()))? {
+            Some(groups) => Ok(groups.into_values().next().unwrap_or_default()),
+            None => Ok(self.query(filter)?.iter().collect()),
         }
+    }
+
+    fn merge(&self, part: &Trace) -> Result<Trace> {
+        part.validate()?;
+        // Load, fold and write in one IMMEDIATE transaction: no other writer, in this
+        // process or another, can come between the load and the write.
+        self.write(
+            1,
+            || format!("merging into trace {:?}", part.run_id),
+            |tx| {
+                let merged = match self.read_trace(tx, &part.run_id).map_err(Failure::Store)? {
+                    Some(mut stored) => {
+                        stored.merge(part);
+                        stored
+                    }
+                    None => part.clone(),
+                };
+                // Validates the fold's result: an invalid one writes nothing.
+                Encoded::new(&merged).map_err(Failure::Store)?.write(tx)?;
+                Ok(merged)
+            },
+        )
+    }
+
+    fn stats_by(
+        &self,
+        filter: &TraceFilter,
+        group: GroupBy,
+    ) -> Result<Vec<(GroupKey, TraceStats)>> {
+        filter.validate()?;
+        group.validate()?;
+        match self.stats_in_sql(filter, Some(&group), |g| stats::group_key(&group, g))? {
+            Some(groups) => {
+                // The order GroupBy::stats defines: by key, days newest first.
+                let mut out: Vec<_> = groups.into_iter().collect();
+                if group == GroupBy::Day {
+                    out.reverse();
+                }
+                Ok(out)
+            }
+            None => Ok(group.stats(&self.query(filter)?)),
+        }
+    }
+
+    fn delete_where(&self, filter: &TraceFilter) -> Result<u64> {
+        filter.validate()?;
+        // Exactly what query(filter) returns, paging included, chosen and deleted in
+        // one transaction.
+        let deleted = self.write_with(
+            1,
+            false,
+            || "deleting the traces a filter selects".to_owned(),
+            |tx| {
+                let text_index = sql::plan_text(tx, filter)?;
+                let selection =
+                    sql::select(filter, "t.id", sql::is_paged(filter), text_index.as_deref());
+                Ok(rows::delete_selected(tx, &selection)?)
+            },
+        )?;
+        self.conns.committed(deleted.saturating_sub(1));
+        Ok(deleted)
     }
 }

@@ -3,14 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{OptionalExtension, Row, ToSql, Transaction, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, ToSql, Transaction, params, params_from_iter};
 use serde_json::Value;
 use trace_store_core::{
-    ModelUsage, Result, Status, Timestamp, Trace, TraceStats, TraceSummary, canonical_json,
+    ModelUsage, Result, Status, Timestamp, Trace, TraceSummary, canonical_json,
 };
 
 use crate::error::bad_column;
-use crate::sql;
 
 /// A trace turned into everything its rows hold, computed before the write lock is taken.
 pub(crate) struct Encoded {
@@ -18,8 +17,11 @@ pub(crate) struct Encoded {
     body: String,
     metadata: Option<String>,
     models: Option<String>,
+    scores: Option<String>,
     /// `(key, canonical_json(value))` of each metadata entry.
     canonical: Vec<(String, String)>,
+    /// Core's `Trace::search_text`, for the FTS table.
+    search_text: String,
 }
 
 impl Encoded {
@@ -30,6 +32,7 @@ impl Encoded {
         let body = trace.to_json_string()?;
         let metadata = json_unless_empty(&summary.metadata)?;
         let models = json_unless_empty(&summary.models)?;
+        let scores = json_unless_empty(&summary.scores)?;
         let canonical = summary
             .metadata
             .iter()
@@ -40,7 +43,9 @@ impl Encoded {
             body,
             metadata,
             models,
+            scores,
             canonical,
+            search_text: trace.search_text(),
         })
     }
 
@@ -52,9 +57,12 @@ impl Encoded {
             to_sql_u64(s.steps as u64),
             to_sql_u64(s.error_count),
         );
-        let (input_tokens, output_tokens) =
-            (to_sql_u64(s.input_tokens), to_sql_u64(s.output_tokens));
-        let columns: [&dyn ToSql; 12] = [
+        let (input_tokens, output_tokens, failed_steps) = (
+            to_sql_u64(s.input_tokens),
+            to_sql_u64(s.output_tokens),
+            to_sql_u64(s.failed_steps),
+        );
+        let columns: [&dyn ToSql; 16] = [
             &s.run_id,
             &created_at,
             &s.name,
@@ -67,14 +75,19 @@ impl Encoded {
             &s.cost_nano_usd,
             &self.models,
             &self.metadata,
+            &s.session_id,
+            &s.parent_run_id,
+            &failed_steps,
+            &self.scores,
         ];
         // Most saves are of new traces: try the insert first, and look for the old row
         // only when the run_id is taken.
         let inserted = tx
             .prepare_cached(
                 "INSERT INTO traces (run_id, created_at, name, status, steps, total_ms,
-                     error_count, input_tokens, output_tokens, cost_nano_usd, models, metadata)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                     error_count, input_tokens, output_tokens, cost_nano_usd, models, metadata,
+                     session_id, parent_run_id, failed_steps, scores)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
                  ON CONFLICT (run_id) DO NOTHING",
             )?
             .execute(columns)?;
@@ -91,16 +104,23 @@ impl Encoded {
             tx.prepare_cached(
                 "UPDATE traces SET created_at = ?2, name = ?3, status = ?4, steps = ?5,
                      total_ms = ?6, error_count = ?7, input_tokens = ?8, output_tokens = ?9,
-                     cost_nano_usd = ?10, models = ?11, metadata = ?12
-                 WHERE id = ?13",
+                     cost_nano_usd = ?10, models = ?11, metadata = ?12, session_id = ?13,
+                     parent_run_id = ?14, failed_steps = ?15, scores = ?16
+                 WHERE id = ?17",
             )?
             .execute(params_from_iter(
                 columns.iter().copied().chain([&id as &dyn ToSql]),
             ))?;
             tx.prepare_cached("UPDATE trace_bodies SET body = ?2 WHERE id = ?1")?
                 .execute(params![id, self.body])?;
-            tx.prepare_cached("DELETE FROM trace_models WHERE trace_id = ?1")?
-                .execute([id])?;
+            for sql in [
+                "DELETE FROM trace_models WHERE trace_id = ?1",
+                "DELETE FROM trace_scores WHERE trace_id = ?1",
+                "DELETE FROM trace_text WHERE id = ?1",
+                "DELETE FROM trace_trigrams WHERE rowid = ?1",
+            ] {
+                tx.prepare_cached(sql)?.execute([id])?;
+            }
             (id, metadata_pairs(tx, id, old_metadata.as_deref())?)
         };
         // Only the entries that changed: an upsert with the same metadata touches no
@@ -139,11 +159,72 @@ impl Encoded {
                 ])?;
             }
         }
-        Ok(())
+        write_derived(tx, id, &s.scores, &self.search_text)
     }
 }
 
-/// Removes the trace, its body, metadata entries and model rows; true if it existed.
+/// Inserts the score rows and the searchable text of trace `id`, which has none yet.
+fn write_derived(
+    tx: &Transaction<'_>,
+    id: i64,
+    scores: &BTreeMap<String, f64>,
+    search_text: &str,
+) -> rusqlite::Result<()> {
+    if !scores.is_empty() {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO trace_scores (trace_id, name, value) VALUES (?1, ?2, ?3)",
+        )?;
+        for (name, value) in scores {
+            stmt.execute(params![id, name, value])?;
+        }
+    }
+    // Most traces have text; an empty one never contains a query, so it needs no row.
+    if !search_text.is_empty() {
+        tx.prepare_cached("INSERT INTO trace_text (id, text) VALUES (?1, ?2)")?
+            .execute(params![id, search_text])?;
+        tx.prepare_cached("INSERT INTO trace_trigrams (rowid, text) VALUES (?1, ?2)")?
+            .execute(params![id, search_text])?;
+    }
+    Ok(())
+}
+
+/// Fills the columns, scores and text that schema 2 added, for trace `id` written by
+/// schema 1 (see `schema::backfill_v2`).
+pub(crate) fn backfill(tx: &Transaction<'_>, id: i64, trace: &Trace) -> rusqlite::Result<()> {
+    let summary = TraceSummary::from(trace);
+    let scores = if summary.scores.is_empty() {
+        None
+    } else {
+        serde_json::to_string(&summary.scores).ok()
+    };
+    tx.prepare_cached(
+        "UPDATE traces SET session_id = ?2, parent_run_id = ?3, failed_steps = ?4, scores = ?5
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        summary.session_id,
+        summary.parent_run_id,
+        to_sql_u64(summary.failed_steps),
+        scores
+    ])?;
+    write_derived(tx, id, &summary.scores, &trace.search_text())
+}
+
+/// The stored body of `run_id`, decoded; `None` if there is no such trace.
+pub(crate) fn load(conn: &Connection, run_id: &str) -> rusqlite::Result<Option<Result<Trace>>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT b.body FROM traces t JOIN trace_bodies b ON b.id = t.id WHERE t.run_id = ?1",
+    )?;
+    let mut rows = stmt.query([run_id])?;
+    match rows.next()? {
+        // Decode straight from SQLite's buffer: bodies can be megabytes.
+        Some(row) => Ok(Some(Trace::from_json_slice(row.get_ref(0)?.as_bytes()?))),
+        None => Ok(None),
+    }
+}
+
+/// Removes the trace and every row derived from it; true if it existed.
 pub(crate) fn delete(tx: &Transaction<'_>, run_id: &str) -> rusqlite::Result<bool> {
     let old: Option<(i64, Option<String>)> = tx
         .prepare_cached("DELETE FROM traces WHERE run_id = ?1 RETURNING id, metadata")?
@@ -152,15 +233,76 @@ pub(crate) fn delete(tx: &Transaction<'_>, run_id: &str) -> rusqlite::Result<boo
     let Some((id, metadata)) = old else {
         return Ok(false);
     };
+    delete_derived(tx, id, metadata.as_deref())?;
+    Ok(true)
+}
+
+/// Removes the rows of trace `id` beside its `traces` row, whose `metadata` column was
+/// `metadata`.
+fn delete_derived(tx: &Transaction<'_>, id: i64, metadata: Option<&str>) -> rusqlite::Result<()> {
     for sql in [
         "DELETE FROM trace_bodies WHERE id = ?1",
         "DELETE FROM trace_models WHERE trace_id = ?1",
+        "DELETE FROM trace_scores WHERE trace_id = ?1",
+        "DELETE FROM trace_text WHERE id = ?1",
+        "DELETE FROM trace_trigrams WHERE rowid = ?1",
     ] {
         tx.prepare_cached(sql)?.execute([id])?;
     }
-    let pairs = metadata_pairs(tx, id, metadata.as_deref())?;
-    delete_metadata(tx, id, &pairs)?;
-    Ok(true)
+    let pairs = metadata_pairs(tx, id, metadata)?;
+    delete_metadata(tx, id, &pairs)
+}
+
+/// Up to this many traces, `delete_selected` deletes trace by trace through the
+/// indexes; past it, one pass per table costs less than a lookup per row.
+const BULK_DELETE_FROM: usize = 256;
+
+/// Deletes every trace the statement selects (it returns `t.id`), in the caller's
+/// transaction, and says how many.
+pub(crate) fn delete_selected(
+    tx: &Transaction<'_>,
+    selection: &crate::sql::Statement,
+) -> rusqlite::Result<u64> {
+    // The selection reads the tables this deletes from: collect it first.
+    let ids = tx
+        .prepare_cached(&selection.sql)?
+        .query_map(params_from_iter(&selection.params), |row| {
+            row.get::<_, i64>(0)
+        })?
+        .collect::<rusqlite::Result<Vec<i64>>>()?;
+    if ids.len() < BULK_DELETE_FROM {
+        let mut stmt = tx.prepare_cached("DELETE FROM traces WHERE id = ?1 RETURNING metadata")?;
+        for &id in &ids {
+            let metadata: Option<String> = stmt.query_row([id], |row| row.get(0))?;
+            delete_derived(tx, id, metadata.as_deref())?;
+        }
+        return Ok(ids.len() as u64);
+    }
+    // A temporary table of the doomed ids (the connection's own, gone with it) lets
+    // each table be cleared in one statement.
+    tx.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY);
+         DELETE FROM temp.doomed;",
+    )?;
+    {
+        let mut insert = tx.prepare_cached("INSERT INTO temp.doomed (id) VALUES (?1)")?;
+        for &id in &ids {
+            insert.execute([id])?;
+        }
+    }
+    for sql in [
+        "DELETE FROM trace_metadata WHERE trace_id IN (SELECT id FROM temp.doomed)",
+        "DELETE FROM trace_models WHERE trace_id IN (SELECT id FROM temp.doomed)",
+        "DELETE FROM trace_scores WHERE trace_id IN (SELECT id FROM temp.doomed)",
+        "DELETE FROM trace_text WHERE id IN (SELECT id FROM temp.doomed)",
+        "DELETE FROM trace_trigrams WHERE rowid IN (SELECT id FROM temp.doomed)",
+        "DELETE FROM trace_bodies WHERE id IN (SELECT id FROM temp.doomed)",
+        "DELETE FROM traces WHERE id IN (SELECT id FROM temp.doomed)",
+        "DELETE FROM temp.doomed",
+    ] {
+        tx.prepare_cached(sql)?.execute([])?;
+    }
+    Ok(ids.len() as u64)
 }
 
 /// The canonical value indexed under each key for trace `id`, from its `metadata`
@@ -227,7 +369,8 @@ fn from_sql_u64(row: &Row<'_>, index: usize) -> rusqlite::Result<u64> {
 
 /// The columns [`summary_from_row`] reads, in order, from the `traces` table aliased `t`.
 pub(crate) const SUMMARY_COLUMNS: &str = "t.run_id, t.name, t.status, t.created_at, t.steps, \
-     t.total_ms, t.error_count, t.input_tokens, t.output_tokens, t.cost_nano_usd, t.models, t.metadata";
+     t.total_ms, t.error_count, t.input_tokens, t.output_tokens, t.cost_nano_usd, t.models, t.metadata, t.session_id, \
+     t.parent_run_id, t.failed_steps, t.scores";
 
 /// Builds a summary from the [`SUMMARY_COLUMNS`] of a row, without touching the body.
 ///
@@ -260,52 +403,17 @@ pub(crate) fn summary_from_row(
         s.metadata = serde_json::from_str::<BTreeMap<String, Value>>(metadata)
             .map_err(|e| bad_column(11, e))?;
     }
+    s.session_id = row.get(12)?;
+    s.parent_run_id = row.get(13)?;
+    s.failed_steps = from_sql_u64(row, 14)?;
+    if let Some(scores) = row.get_ref(15)?.as_str_or_null()? {
+        s.scores =
+            serde_json::from_str::<BTreeMap<String, f64>>(scores).map_err(|e| bad_column(15, e))?;
+    }
     Ok(s)
 }
 
 /// An empty summary to fill in, see [`summary_from_row`].
 pub(crate) fn template() -> TraceSummary {
     TraceSummary::from(&Trace::new(String::new()))
-}
-
-/// Reads the rows of [`sql::stats`](crate::sql::stats) into totals; `None` if a
-/// counter is past what SQLite's integers hold and the caller must recompute.
-pub(crate) fn stats_from_rows(
-    mut rows: rusqlite::Rows<'_>,
-) -> rusqlite::Result<Option<TraceStats>> {
-    let mut stats = TraceStats::default();
-    let unsigned = |value: Option<i64>| value.unwrap_or(0) as u64;
-    while let Some(row) = rows.next()? {
-        if row.get::<_, Option<i64>>(9)?.is_some_and(|min| min < 0) {
-            return Ok(None);
-        }
-        match row.get::<_, i64>(0)? {
-            sql::TOTALS => {
-                stats.count = unsigned(row.get(2)?);
-                stats.steps = unsigned(row.get(3)?);
-                stats.input_tokens = unsigned(row.get(4)?);
-                stats.output_tokens = unsigned(row.get(5)?);
-                stats.cost_nano_usd = row.get::<_, Option<i64>>(6)?.unwrap_or(0);
-                stats.error_count = unsigned(row.get(7)?);
-                stats.total_ms = row.get(8)?;
-            }
-            sql::BY_STATUS => {
-                let status = row
-                    .get_ref(1)?
-                    .as_str()?
-                    .parse::<Status>()
-                    .map_err(|e| bad_column(1, e.to_string()))?;
-                stats.by_status.insert(status, unsigned(row.get(2)?));
-            }
-            _ => {
-                let mut usage = ModelUsage::default();
-                usage.calls = unsigned(row.get(2)?);
-                usage.input_tokens = unsigned(row.get(4)?);
-                usage.output_tokens = unsigned(row.get(5)?);
-                usage.cost_nano_usd = row.get::<_, Option<i64>>(6)?.unwrap_or(0);
-                stats.by_model.insert(row.get(1)?, usage);
-            }
-        }
-    }
-    Ok(Some(stats))
 }

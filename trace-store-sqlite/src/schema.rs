@@ -7,10 +7,10 @@
 //! (Except by SQLite itself: a read rolls back a transaction left in a hot rollback
 //! journal by a program that died, which that program would do on its next start.)
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 use trace_store_core::{Error, Result};
 
-use crate::error;
+use crate::{error, rows};
 
 /// `PRAGMA application_id` of every trace-store database: "TrSt" in ASCII.
 pub(crate) const APPLICATION_ID: i32 = 0x5472_5374;
@@ -77,11 +77,90 @@ CREATE TABLE trace_models (
 ) WITHOUT ROWID;
 ";
 
+/// Schema version 2 (contract v2: sessions, scores, text search, failed steps).
+///
+/// - `traces` gains the summary's new fields: `session_id` and `parent_run_id` (each
+///   with a partial index in list order, so a session's runs or a parent's children are
+///   an index range, and traces without one cost no index page), `failed_steps`, and
+///   `scores`, the summary's score map as JSON (NULL when empty).
+/// - `trace_scores`: one row per trace-level score with a value, so a score filter is a
+///   primary-key probe and a range over `(name, value)` can drive a query.
+/// - `trace_text`: core's `Trace::search_text` of each trace whose text is not empty,
+///   which core's predicate rechecks.
+/// - `trace_trigrams`: an FTS5 index of that text with the `trigram` tokenizer, rowid
+///   = `traces.id`. Contentless (the text is in `trace_text`) with
+///   `contentless_delete`, so a delete marks the row gone instead of re-tokenizing the
+///   old text (a purge of 50,000 traces took 7 s that way); `detail=none` keeps it
+///   small (no positions). It only narrows: see `sql::plan_text`.
+///
+/// The new columns and tables of traces written by schema 1 are filled by
+/// [`backfill_v2`] in the same transaction.
+const V2: &str = "
+ALTER TABLE traces ADD COLUMN session_id TEXT;
+ALTER TABLE traces ADD COLUMN parent_run_id TEXT;
+ALTER TABLE traces ADD COLUMN failed_steps INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE traces ADD COLUMN scores TEXT;
+CREATE INDEX traces_by_session ON traces (session_id, created_at DESC, run_id DESC)
+    WHERE session_id IS NOT NULL;
+CREATE INDEX traces_by_parent ON traces (parent_run_id, created_at DESC, run_id DESC)
+    WHERE parent_run_id IS NOT NULL;
+
+CREATE TABLE trace_scores (
+    trace_id INTEGER NOT NULL,
+    name     TEXT    NOT NULL,
+    value    REAL    NOT NULL,
+    PRIMARY KEY (trace_id, name)
+) WITHOUT ROWID;
+CREATE INDEX trace_scores_by_value ON trace_scores (name, value);
+
+CREATE TABLE trace_text (
+    id   INTEGER PRIMARY KEY,
+    text TEXT NOT NULL
+);
+CREATE VIRTUAL TABLE trace_trigrams USING fts5(
+    text, content = '', contentless_delete = 1, tokenize = 'trigram', detail = 'none'
+);
+";
+
+/// One step of the schema's history.
+struct Migration {
+    /// Creates or alters the tables.
+    sql: &'static str,
+    /// Then fills what the new schema derives from the rows already stored.
+    backfill: Option<fn(&Transaction<'_>) -> rusqlite::Result<()>>,
+}
+
 /// `MIGRATIONS[v]` turns a database at schema version `v` into version `v + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        sql: V1,
+        backfill: None,
+    },
+    Migration {
+        sql: V2,
+        backfill: Some(backfill_v2),
+    },
+];
 
 /// The schema version this library writes and the newest it opens.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Fills schema 2's columns, scores and searchable text of every trace from its body,
+/// by core's own summary and `search_text`. A body that does not decode (edited by
+/// hand) keeps the defaults: it is reported as corrupt when loaded, as before.
+fn backfill_v2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let mut read = tx.prepare("SELECT id, body FROM trace_bodies ORDER BY id")?;
+    let mut rows = read.query([])?;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let Ok(trace) = trace_store_core::Trace::from_json_slice(row.get_ref(1)?.as_bytes()?)
+        else {
+            continue;
+        };
+        rows::backfill(tx, id, &trace)?;
+    }
+    Ok(())
+}
 
 /// What the header and catalogue of a database say.
 struct Identity {
@@ -208,7 +287,10 @@ pub(crate) fn migrate(conn: &mut Connection, location: &str) -> Result<()> {
         0
     };
     for migration in MIGRATIONS.get(from..).unwrap_or_default() {
-        tx.execute_batch(migration).map_err(map)?;
+        tx.execute_batch(migration.sql).map_err(map)?;
+        if let Some(backfill) = migration.backfill {
+            backfill(&tx).map_err(map)?;
+        }
     }
     // PRAGMA values cannot be bound parameters; both are integers this crate controls.
     tx.execute_batch(&format!(
