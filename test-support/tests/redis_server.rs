@@ -105,3 +105,39 @@ fn stop_and_restart_keep_the_port() {
         server.log()
     );
 }
+
+#[test]
+fn cluster_of_three_masters_serves_every_slot_and_heals_after_a_restart() {
+    let mut cluster = match trace_store_test_support::RedisCluster::start() {
+        Ok(cluster) => cluster,
+        Err(why) if std::env::var("CI").as_deref() != Ok("true") => {
+            let _ = writeln!(std::io::stderr(), "SKIPPED (no redis-server): {why}");
+            return;
+        }
+        Err(why) => panic!("a Redis Cluster is required under CI=true: {why}"),
+    };
+    assert_eq!(cluster.addresses().len(), 3);
+    let cluster_info = |port: u16| {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream.write_all(b"CLUSTER INFO\r\n").expect("send");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("timeout");
+        let mut reply = vec![0u8; 4096];
+        let n = stream.read(&mut reply).expect("read");
+        String::from_utf8_lossy(&reply[..n]).into_owned()
+    };
+    for node in cluster.nodes() {
+        let info = cluster_info(node.port());
+        assert!(info.contains("cluster_state:ok"), "{info}");
+        assert!(info.contains("cluster_slots_assigned:16384"), "{info}");
+        assert!(info.contains("cluster_known_nodes:3"), "{info}");
+    }
+    let port = cluster.nodes()[1].port();
+    cluster.node_mut(1).restart().expect("restart a node");
+    assert_eq!(cluster.nodes()[1].port(), port);
+    cluster.wait_until_ok().expect("the cluster heals");
+    let info = cluster_info(port);
+    assert!(info.contains("cluster_known_nodes:3"), "{info}");
+    assert!(info.contains("cluster_slots_assigned:16384"), "{info}");
+}

@@ -76,17 +76,48 @@ fn metadata_suffix(key: &str, value: &serde_json::Value) -> String {
     format!("m:{}:{}", encode(key), encode(&canonical_json(value)))
 }
 
+fn session_suffix(session_id: &str) -> String {
+    format!("sid:{}", encode(session_id))
+}
+
+fn parent_suffix(parent_run_id: &str) -> String {
+    format!("par:{}", encode(parent_run_id))
+}
+
+/// The sorted set of one trace-level score: member as in every index, scored by the
+/// score's value (so a range is a `ZCOUNT`, and membership a `ZMSCORE`).
+pub(crate) fn score_suffix(name: &str) -> String {
+    format!("sc:{}", encode(name))
+}
+
+/// A score as its set's score: `{:e}` is Rust's shortest exponent form that reads back
+/// as the same `f64` (Redis and Lua parse it with `strtod`), and never a long decimal.
+pub(crate) fn score_value(value: f64) -> String {
+    format!("{value:e}")
+}
+
 /// The index record of a trace, stored in the `ix` hash and read by the scripts to add
-/// and later remove every index entry: `<created_at hex> <suffix> <suffix> ...`. No
-/// suffix contains a space (they are percent-encoded).
+/// and later remove every index entry: `<created_at hex> <entry> <entry> ...`, where an
+/// entry is a suffix (member with score 0) or `<suffix>=<score>` (a trace-level score's
+/// set). No entry contains a space and no suffix an `=` (they are percent-encoded).
 pub(crate) fn index_record(summary: &TraceSummary) -> String {
     let mut record = encode_time(summary.created_at);
     let _ = write!(record, " {}", status_suffix(summary.status));
     if let Some(name) = &summary.name {
         let _ = write!(record, " {}", name_suffix(name));
     }
+    if let Some(session_id) = &summary.session_id {
+        let _ = write!(record, " {}", session_suffix(session_id));
+    }
+    if let Some(parent) = &summary.parent_run_id {
+        let _ = write!(record, " {}", parent_suffix(parent));
+    }
     for (key, value) in &summary.metadata {
         let _ = write!(record, " {}", metadata_suffix(key, value));
+    }
+    // Exactly the scores `TraceFilter::matches` reads: the summary's trace-level ones.
+    for (name, value) in &summary.scores {
+        let _ = write!(record, " {}={}", score_suffix(name), score_value(*value));
     }
     record
 }
@@ -104,6 +135,12 @@ pub(crate) fn filter_suffixes(filter: &TraceFilter) -> Vec<String> {
     }
     if let Some(name) = &filter.name {
         suffixes.push(name_suffix(name));
+    }
+    if let Some(session_id) = &filter.session_id {
+        suffixes.push(session_suffix(session_id));
+    }
+    if let Some(parent) = &filter.parent_run_id {
+        suffixes.push(parent_suffix(parent));
     }
     suffixes
 }
@@ -199,6 +236,39 @@ mod tests {
         assert_eq!(
             filter_suffixes(&TraceFilter::new().with_metadata("user id", "u 1")),
             ["m:user%20id:%22u%201%22"]
+        );
+    }
+
+    #[test]
+    fn sessions_parents_and_scores_get_encoded_entries() {
+        let trace = Trace::new("r")
+            .with_session_id("chat: 1")
+            .with_parent_run_id("p=q")
+            .with_score(trace_store_core::Score::new("a=b c").with_value(0.1))
+            .with_score(trace_store_core::Score::new("n").with_value(-1e-300))
+            .with_score(
+                trace_store_core::Score::new("step")
+                    .with_step_id("s")
+                    .with_value(1.0),
+            );
+        let record = index_record(&TraceSummary::from(&trace));
+        let parts: Vec<_> = record.split(' ').collect();
+        assert_eq!(parts.len(), 6, "{record}");
+        assert!(parts.contains(&"sid:chat%3A%201"));
+        assert!(parts.contains(&"par:p%3Dq"));
+        // One `=` per score entry: the encoded name cannot contain one.
+        assert!(parts.contains(&"sc:a%3Db%20c=1e-1"));
+        assert!(parts.contains(&"sc:n=-1e-300"));
+        for value in [0.1, -1e-300, 1.0 / 3.0, f64::MAX, -0.0] {
+            assert_eq!(score_value(value).parse::<f64>().unwrap(), value);
+        }
+        assert_eq!(
+            filter_suffixes(
+                &TraceFilter::new()
+                    .with_session_id("chat: 1")
+                    .with_parent_run_id("p=q")
+            ),
+            ["sid:chat%3A%201", "par:p%3Dq"]
         );
     }
 

@@ -1,31 +1,29 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+mod clear;
 mod keys;
+mod merge;
 mod options;
 mod pool;
 mod scripts;
-pub mod server;
 
 use std::fmt;
 
-use redis::Connection;
+use redis::ConnectionLike;
 use trace_store_core::{
-    Error, Result, Trace, TraceFilter, TraceStats, TraceStore, TraceSummary, validate_run_id,
+    Error, GroupBy, GroupKey, Result, Trace, TraceFilter, TraceStats, TraceStore, TraceSummary,
+    validate_run_id,
 };
 
 pub use options::RedisOptions;
 
 use keys::Keys;
-use pool::{Pool, Repeat};
+use pool::{Connector, Pool, Repeat};
 use scripts::SCRIPTS;
 
 /// Oldest server this crate works with (`ZRANGESTORE` came in 6.2).
 const MIN_SERVER_VERSION: (u32, u32) = (6, 2);
-
-/// Traces removed per script call by [`RedisStore::clear`], so a large namespace never
-/// blocks the server for long.
-const CLEAR_BATCH: usize = 1000;
 
 /// Most traces, and most bytes of arguments, that one save script takes. Redis runs
 /// nothing else while a script runs, so a large `save_many` goes out as several calls
@@ -33,6 +31,9 @@ const CLEAR_BATCH: usize = 1000;
 /// traces in one script held the server for half a second).
 const SAVE_BATCH_TRACES: usize = 100;
 const SAVE_BATCH_BYTES: usize = 1 << 20;
+
+/// Traces removed per script call by `delete_where`, for the same reason.
+const DELETE_BATCH: usize = 1000;
 
 /// A trace store on a Redis server: traces and their indexes under one key prefix,
 /// changed only by atomic Lua scripts, queried through the indexes.
@@ -64,11 +65,23 @@ impl RedisStore {
         let parsed = options::parse_url(url, &mut options)?;
         options.validate()?;
         let keys = Keys::new(options.prefix());
-        let client = redis::Client::open(parsed.connect.as_str()).map_err(|e| {
+        let unusable = |e: redis::RedisError| {
             Error::invalid(format!("Redis URL {} is not usable: {e}", parsed.redacted))
-        })?;
+        };
+        let connector = if parsed.cluster_seeds.is_empty() {
+            Connector::Single(redis::Client::open(parsed.connect.as_str()).map_err(unusable)?)
+        } else {
+            Connector::Cluster(
+                pool::cluster_client(
+                    &parsed.cluster_seeds,
+                    options.connect_timeout(),
+                    options.read_timeout(),
+                )
+                .map_err(unusable)?,
+            )
+        };
         let pool = Pool::new(
-            client,
+            connector,
             parsed.address,
             options.connect_timeout(),
             options.read_timeout(),
@@ -102,48 +115,74 @@ impl RedisStore {
             .map(drop)
     }
 
-    /// Removes every trace and index of this store's prefix (and nothing else), in
-    /// batches; returns how many traces were removed.
-    pub fn clear(&self) -> Result<u64> {
-        let mut removed = 0;
-        loop {
-            let batch: u64 = self.pool.run("clear", Repeat::Never, |c| {
-                SCRIPTS
-                    .clear
-                    .key(self.keys.base())
-                    .arg(CLEAR_BATCH)
-                    .invoke(c)
-            })?;
-            removed += batch;
-            if batch == 0 {
-                return Ok(removed);
-            }
-        }
-    }
-
     fn check_server(&self) -> Result<()> {
-        let info: String = self.pool.run("open", Repeat::Safe, |c| {
+        // A Cluster client asks every node and answers with a map of replies; a
+        // single server gives one string. Every version must do.
+        let info: redis::Value = self.pool.run("open", Repeat::Safe, |c| {
             redis::cmd("INFO").arg("server").query(c)
         })?;
-        let version = info
-            .lines()
-            .find_map(|line| line.strip_prefix("redis_version:"))
-            .unwrap_or("0.0.0")
-            .trim();
-        let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-        let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-        if found < MIN_SERVER_VERSION {
-            return Err(Error::backend(
-                "redis",
-                format!(
-                    "the Redis server at {} runs version {version}; trace-store-redis needs {}.{} or newer",
-                    self.pool.address(),
-                    MIN_SERVER_VERSION.0,
-                    MIN_SERVER_VERSION.1
-                ),
-            ));
+        let versions: Vec<String> = texts(&info)
+            .iter()
+            .filter_map(|text| {
+                text.lines()
+                    .find_map(|line| line.strip_prefix("redis_version:"))
+                    .map(|version| version.trim().to_owned())
+            })
+            .collect();
+        let versions = if versions.is_empty() {
+            vec!["0.0.0".to_owned()]
+        } else {
+            versions
+        };
+        for version in &versions {
+            let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+            let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+            if found < MIN_SERVER_VERSION {
+                return Err(Error::backend(
+                    "redis",
+                    format!(
+                        "the Redis server at {} runs version {version}; trace-store-redis needs {}.{} or newer",
+                        self.pool.address(),
+                        MIN_SERVER_VERSION.0,
+                        MIN_SERVER_VERSION.1
+                    ),
+                ));
+            }
         }
+        self.check_eviction_policy();
         Ok(())
+    }
+
+    /// Warns (once per process, on stderr) when the server may evict any key: an
+    /// `allkeys-*` policy drops index keys as readily as bodies, and traces then
+    /// vanish from lists and queries. Not refused: the scripts stay correct and
+    /// terminate with keys missing (they drop what is left of a damaged trace, and
+    /// reads report a trace whose summary is gone as `Error::Corrupt`), and a server
+    /// shared with a cache may have that policy for good reasons. `CONFIG` may be
+    /// disabled or renamed (managed services do that): then nothing is checked.
+    fn check_eviction_policy(&self) {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        let Ok(reply) = self.pool.run("open", Repeat::Safe, |c| {
+            redis::cmd("CONFIG")
+                .arg("GET")
+                .arg("maxmemory-policy")
+                .query::<redis::Value>(c)
+        }) else {
+            return;
+        };
+        if let Some(policy) = texts(&reply)
+            .into_iter()
+            .find(|text| text.starts_with("allkeys-"))
+        {
+            WARNED.call_once(|| {
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "trace-store-redis: the Redis server at {} has maxmemory-policy {policy}: under memory pressure it may evict index keys, and traces then disappear from lists and queries; use noeviction (see the crate README)",
+                    self.pool.address()
+                );
+            });
+        }
     }
 
     /// Saves `traces`: all validated and encoded first, so bad input writes nothing;
@@ -158,14 +197,12 @@ impl RedisStore {
         while start < encoded.len() {
             let end = start + batch_len(&encoded[start..]);
             let mut invocation = SCRIPTS.save.prepare_invoke();
-            invocation.key(self.keys.base()).arg(self.ttl_ms);
+            invocation
+                .key(self.keys.base())
+                .arg(self.ttl_ms)
+                .arg(version_token());
             for trace in &encoded[start..end] {
-                invocation
-                    .arg(trace.run_id)
-                    .arg(&trace.body)
-                    .arg(&trace.summary)
-                    .arg(trace.steps)
-                    .arg(&trace.record);
+                trace.add_args(&mut invocation);
             }
             let batch_action;
             let action = if start == 0 && end == encoded.len() {
@@ -198,6 +235,24 @@ impl RedisStore {
         let bound = |n: usize| n.min(i64::MAX as usize).to_string();
         let steps = |n: Option<usize>| n.map(bound).unwrap_or_default();
         let suffixes = keys::filter_suffixes(filter);
+        let mut ranges = Vec::new();
+        if filter.min_steps.is_some() || filter.max_steps.is_some() {
+            ranges.push((
+                "steps".to_owned(),
+                steps(filter.min_steps),
+                steps(filter.max_steps),
+            ));
+        }
+        if let Some(range) = &filter.score {
+            let value = |v: Option<f64>| v.map(keys::score_value).unwrap_or_default();
+            ranges.push((
+                keys::score_suffix(&range.name),
+                value(range.min),
+                value(range.max),
+            ));
+        }
+        // Core's predicate lower-cases the query with `str::to_lowercase`; so does this.
+        let text = filter.text.as_deref().map(str::to_lowercase);
         let mut invocation = SCRIPTS.query.prepare_invoke();
         invocation
             .key(self.keys.base())
@@ -206,15 +261,19 @@ impl RedisStore {
             .arg(lo)
             .arg(bound(filter.offset))
             .arg(filter.limit.map_or_else(|| "-1".to_owned(), bound))
-            .arg(steps(filter.min_steps))
-            .arg(steps(filter.max_steps))
+            .arg(text.unwrap_or_default())
             .arg(suffixes.len());
         for suffix in &suffixes {
             invocation.arg(suffix);
         }
-        self.pool.run(action, Repeat::Safe, |c: &mut Connection| {
-            invocation.invoke(c)
-        })
+        invocation.arg(ranges.len());
+        for (suffix, min, max) in &ranges {
+            invocation.arg(suffix).arg(min).arg(max);
+        }
+        self.pool
+            .run(action, Repeat::Safe, |c: &mut dyn ConnectionLike| {
+                invocation.invoke(c)
+            })
     }
 
     fn summaries(&self, filter: &TraceFilter, action: &str) -> Result<Vec<TraceSummary>> {
@@ -258,13 +317,15 @@ fn batch_len(traces: &[Encoded<'_>]) -> usize {
     len
 }
 
-/// One trace as the save script takes it.
+/// One trace as the save and merge scripts take it.
 struct Encoded<'a> {
     run_id: &'a str,
     body: Vec<u8>,
     summary: Vec<u8>,
     steps: usize,
     record: String,
+    /// Core's searchable text, kept beside the summary for text queries.
+    text: String,
 }
 
 impl<'a> Encoded<'a> {
@@ -277,13 +338,48 @@ impl<'a> Encoded<'a> {
                 .map_err(|e| Error::invalid(format!("cannot encode summary: {e}")))?,
             steps: summary.steps,
             record: keys::index_record(&summary),
+            text: trace.search_text(),
         })
     }
 
     /// Bytes sent for this trace.
     fn len(&self) -> usize {
-        self.run_id.len() + self.body.len() + self.summary.len() + self.record.len()
+        self.run_id.len()
+            + self.body.len()
+            + self.summary.len()
+            + self.record.len()
+            + self.text.len()
     }
+
+    /// The six script arguments of this trace, in the order `store` in common.lua takes.
+    fn add_args(&self, invocation: &mut redis::ScriptInvocation<'_>) {
+        invocation
+            .arg(self.run_id)
+            .arg(&self.body)
+            .arg(&self.summary)
+            .arg(self.steps)
+            .arg(&self.record)
+            .arg(&self.text);
+    }
+}
+
+/// A token that no other write, in this process or any other, uses: the version a
+/// write leaves on a trace, which merge's compare-and-set compares. A random per-process
+/// part (std's `RandomState` is seeded from the OS) and a counter.
+fn version_token() -> String {
+    use std::hash::BuildHasher as _;
+    use std::sync::LazyLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PROCESS: LazyLock<u64> = LazyLock::new(|| {
+        let state = std::collections::hash_map::RandomState::new();
+        state.hash_one((std::process::id(), std::time::SystemTime::now()))
+    });
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "{:016x}{:x}",
+        *PROCESS,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 impl fmt::Debug for RedisStore {
@@ -315,10 +411,7 @@ impl TraceStore for RedisStore {
             redis::cmd("GET").arg(&key).query(c)
         })?;
         let body = body.ok_or_else(|| Error::not_found(run_id))?;
-        Trace::from_json_slice(&body).map_err(|error| match error {
-            Error::Corrupt { message } => Error::corrupt(format!("Redis key {key:?}: {message}")),
-            other => other,
-        })
+        decode_body(&key, &body)
     }
 
     fn list(&self, limit: usize, offset: usize) -> Result<Vec<TraceSummary>> {
@@ -336,9 +429,12 @@ impl TraceStore for RedisStore {
         if validate_run_id(run_id).is_err() {
             return Ok(false);
         }
-        let removed: u64 = self.pool.run("delete", Repeat::Never, |c| {
+        let removed: i64 = self.pool.run("delete", Repeat::Never, |c| {
             SCRIPTS.delete.key(self.keys.base()).arg(run_id).invoke(c)
         })?;
+        if removed < 0 {
+            return self.delete_orphan(run_id, "delete");
+        }
         Ok(removed > 0)
     }
 
@@ -358,6 +454,75 @@ impl TraceStore for RedisStore {
     fn stats(&self, filter: &TraceFilter) -> Result<TraceStats> {
         Ok(self.summaries(filter, "stats")?.iter().collect())
     }
+
+    fn merge(&self, part: &Trace) -> Result<Trace> {
+        self.merge_part(part)
+    }
+
+    /// Core's grouping over the summaries `query(filter)` reads (in one script run),
+    /// so each group is exactly that query's traces in it.
+    fn stats_by(
+        &self,
+        filter: &TraceFilter,
+        group: GroupBy,
+    ) -> Result<Vec<(GroupKey, TraceStats)>> {
+        group.validate()?;
+        Ok(group.stats(&self.summaries(filter, "stats_by")?))
+    }
+
+    /// The run_ids `query(filter)` selects (one script run, paging included), then
+    /// deleted in script calls of at most 1000 traces, each trace with all
+    /// its index entries at once.
+    fn delete_where(&self, filter: &TraceFilter) -> Result<u64> {
+        filter.validate()?;
+        if filter.limit == Some(0) {
+            return Ok(0);
+        }
+        let (ids, _): (Vec<String>, Vec<String>) = self.run_query(filter, "ids", "delete_where")?;
+        let mut deleted = 0;
+        for batch in ids.chunks(DELETE_BATCH) {
+            let mut invocation = SCRIPTS.delete_many.prepare_invoke();
+            invocation.key(self.keys.base());
+            for run_id in batch {
+                invocation.arg(run_id);
+            }
+            let (removed, orphans): (u64, Vec<String>) =
+                self.pool
+                    .run("delete_where", Repeat::Never, |c| invocation.invoke(c))?;
+            deleted += removed;
+            for run_id in &orphans {
+                deleted += u64::from(self.delete_orphan(run_id, "delete_where")?);
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+/// Every string inside a reply (a Cluster client's replies come as a map from node to
+/// that node's reply).
+fn texts(value: &redis::Value) -> Vec<String> {
+    match value {
+        redis::Value::BulkString(bytes) => vec![String::from_utf8_lossy(bytes).into_owned()],
+        redis::Value::SimpleString(text) | redis::Value::VerbatimString { text, .. } => {
+            vec![text.clone()]
+        }
+        redis::Value::Array(items) | redis::Value::Set(items) => {
+            items.iter().flat_map(texts).collect()
+        }
+        redis::Value::Map(pairs) => pairs
+            .iter()
+            .flat_map(|(key, value)| texts(key).into_iter().chain(texts(value)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Decodes a stored body, naming the key if it is damaged.
+fn decode_body(key: &str, body: &[u8]) -> Result<Trace> {
+    Trace::from_json_slice(body).map_err(|error| match error {
+        Error::Corrupt { message } => Error::corrupt(format!("Redis key {key:?}: {message}")),
+        other => other,
+    })
 }
 
 #[cfg(test)]
@@ -367,7 +532,8 @@ mod tests {
     #[test]
     fn save_batches_are_bounded_by_count_and_bytes() {
         let small: Vec<Trace> = (0..250).map(|i| Trace::new(format!("r{i}"))).collect();
-        // Its blob is sent twice, in the body and in the summary's metadata.
+        // Its blob is sent three times: in the body, the summary's metadata and the
+        // searchable text.
         let big = Trace::new("big").with_metadata("blob", "x".repeat(SAVE_BATCH_BYTES / 4 + 1));
         let mut traces = small.clone();
         traces.insert(3, big.clone());

@@ -164,7 +164,13 @@ pub(crate) struct ParsedUrl {
     pub(crate) connect: String,
     pub(crate) redacted: String,
     pub(crate) address: String,
+    /// For `redis+cluster://`: the connection URL of every seed node given (the URL's
+    /// own host first, then each `node` parameter); empty for a single server.
+    pub(crate) cluster_seeds: Vec<String>,
 }
+
+/// The scheme that selects the Redis Cluster client.
+const CLUSTER_SCHEME: &str = "redis+cluster";
 
 pub(crate) fn parse_url(text: &str, options: &mut RedisOptions) -> Result<ParsedUrl> {
     let mut url = Url::parse(text).map_err(|e| {
@@ -173,6 +179,8 @@ pub(crate) fn parse_url(text: &str, options: &mut RedisOptions) -> Result<Parsed
             redact_text(text)
         ))
     })?;
+    let cluster = url.scheme() == CLUSTER_SCHEME;
+    let mut extra_nodes = Vec::new();
     let mut kept = Vec::new();
     for (key, value) in url.query_pairs() {
         let seconds = || -> Result<Duration> {
@@ -198,12 +206,13 @@ pub(crate) fn parse_url(text: &str, options: &mut RedisOptions) -> Result<Parsed
                     ))
                 })?
             }
+            "node" if cluster => extra_nodes.push(value.into_owned()),
             known if PASSED_THROUGH.contains(&known) => {
                 kept.push((key.clone().into_owned(), value.into_owned()))
             }
             unknown => {
                 return Err(Error::invalid(format!(
-                    "Redis URL {:?} has the unknown parameter {unknown:?}; known: prefix, ttl, connect_timeout, read_timeout, pool_size, db, protocol, user, pass",
+                    "Redis URL {:?} has the unknown parameter {unknown:?}; known: prefix, ttl, connect_timeout, read_timeout, pool_size, db, protocol, user, pass (and node, with redis+cluster://)",
                     redact(&url)
                 )));
             }
@@ -214,16 +223,63 @@ pub(crate) fn parse_url(text: &str, options: &mut RedisOptions) -> Result<Parsed
     } else {
         url.query_pairs_mut().clear().extend_pairs(kept);
     }
-    let address = match (url.host_str(), url.port()) {
+    let mut address = match (url.host_str(), url.port()) {
         (Some(host), Some(port)) if !host.is_empty() => format!("{host}:{port}"),
         (Some(host), None) if !host.is_empty() => format!("{host}:6379"),
         _ => url.path().to_owned(),
     };
+    let redacted = redact(&url);
+    let cluster_seeds = if cluster {
+        let seeds = cluster_seeds(&url, &extra_nodes, &redacted)?;
+        address = format!("the Redis Cluster of {address}");
+        seeds
+    } else {
+        Vec::new()
+    };
     Ok(ParsedUrl {
         connect: url.to_string(),
-        redacted: redact(&url),
+        redacted,
         address,
+        cluster_seeds,
     })
+}
+
+/// The seed nodes of a `redis+cluster://host:port[?node=host:port...]` URL, as
+/// `redis://` URLs with the same user and password. A cluster has only database 0.
+fn cluster_seeds(url: &Url, extra_nodes: &[String], redacted: &str) -> Result<Vec<String>> {
+    let invalid = |why: String| Error::invalid(format!("Redis Cluster URL {redacted}: {why}"));
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("names no host".to_owned()));
+    }
+    if !matches!(url.path(), "" | "/" | "/0")
+        || url
+            .query_pairs()
+            .any(|(key, value)| key == "db" && value != "0")
+    {
+        return Err(invalid(
+            "a Redis Cluster has only database 0; separate stores by prefix instead".to_owned(),
+        ));
+    }
+    let mut seed = url.clone();
+    seed.set_scheme("redis")
+        .map_err(|()| invalid("cannot be turned into a node URL".to_owned()))?;
+    seed.set_path("");
+    seed.set_query(None);
+    let mut seeds = vec![seed.to_string()];
+    for node in extra_nodes {
+        let (host, port) = node
+            .rsplit_once(':')
+            .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)))
+            .filter(|(host, _)| !host.is_empty())
+            .ok_or_else(|| invalid(format!("node={node:?} is not host:port")))?;
+        let mut other = seed.clone();
+        other
+            .set_host(Some(host))
+            .map_err(|e| invalid(format!("node={node:?}: {e}")))?;
+        let _ = other.set_port(Some(port));
+        seeds.push(other.to_string());
+    }
+    Ok(seeds)
 }
 
 /// The URL with its password (in the user info or a `pass` parameter) replaced.
@@ -290,6 +346,45 @@ mod tests {
         assert_eq!(parsed.connect, "redis://:s3cret@example.org:7000/2?db=2");
         assert_eq!(parsed.address, "example.org:7000");
         assert!(!parsed.redacted.contains("s3cret"), "{}", parsed.redacted);
+    }
+
+    #[test]
+    fn cluster_urls_give_every_seed_with_the_credentials() {
+        let mut options = RedisOptions::default();
+        let parsed = parse_url(
+            "redis+cluster://u:s3cret@10.0.0.1:7000?prefix=a&node=10.0.0.2:7001&node=h3:7002",
+            &mut options,
+        )
+        .unwrap();
+        assert_eq!(options.prefix(), "a");
+        assert_eq!(
+            parsed.cluster_seeds,
+            [
+                "redis://u:s3cret@10.0.0.1:7000",
+                "redis://u:s3cret@10.0.0.2:7001",
+                "redis://u:s3cret@h3:7002"
+            ]
+        );
+        assert_eq!(parsed.address, "the Redis Cluster of 10.0.0.1:7000");
+        assert!(!parsed.redacted.contains("s3cret"), "{}", parsed.redacted);
+        let single = parse_url("redis://h:1/0", &mut options).unwrap();
+        assert!(single.cluster_seeds.is_empty());
+        for bad in [
+            "redis+cluster://h:1/2",
+            "redis+cluster://h:1?db=1",
+            "redis+cluster://h:1?node=nohost",
+            "redis+cluster://h:1?node=:80",
+            "redis+cluster:///path",
+            "redis://h:1?node=h:2",
+        ] {
+            let error = parse_url(bad, &mut RedisOptions::default())
+                .err()
+                .unwrap_or_else(|| panic!("{bad} was accepted"));
+            assert!(
+                matches!(error, Error::InvalidInput { .. }),
+                "{bad}: {error}"
+            );
+        }
     }
 
     #[test]

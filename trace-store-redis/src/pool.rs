@@ -12,8 +12,36 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
-use redis::{Client, Connection, ErrorKind, RedisError, RedisResult};
+use redis::cluster::{ClusterClient, ClusterConnection};
+use redis::{Client, Connection, ConnectionLike, ErrorKind, RedisError, RedisResult};
 use trace_store_core::{Error, Result};
+
+/// Times a Cluster connection runs a command again after a redirection, a node that
+/// is down or reconnecting, or `CLUSTERDOWN`, all within the read timeout.
+const CLUSTER_RETRIES: u32 = 3;
+
+/// How a pool makes connections: to one server, or to a Redis Cluster, where one
+/// connection holds a link to each node and sends each command to its key's node.
+pub(crate) enum Connector {
+    Single(Client),
+    Cluster(ClusterClient),
+}
+
+/// One pooled connection; the operations see it as a `ConnectionLike`, so every
+/// command and script is written once for both kinds.
+pub(crate) enum Link {
+    Single(Connection),
+    Cluster(Box<ClusterConnection>),
+}
+
+impl Link {
+    fn as_dyn(&mut self) -> &mut dyn ConnectionLike {
+        match self {
+            Link::Single(connection) => connection,
+            Link::Cluster(connection) => connection.as_mut(),
+        }
+    }
+}
 
 /// Whether an operation may run a second time when its connection dropped midway.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +55,7 @@ pub(crate) enum Repeat {
 }
 
 pub(crate) struct Pool {
-    client: Client,
+    connector: Connector,
     address: String,
     connect_timeout: Duration,
     read_timeout: Duration,
@@ -37,21 +65,21 @@ pub(crate) struct Pool {
 }
 
 struct State {
-    idle: Vec<Connection>,
+    idle: Vec<Link>,
     /// Connections that exist, idle or lent out.
     open: usize,
 }
 
 impl Pool {
     pub(crate) fn new(
-        client: Client,
+        connector: Connector,
         address: String,
         connect_timeout: Duration,
         read_timeout: Duration,
         size: usize,
     ) -> Pool {
         Pool {
-            client,
+            connector,
             address,
             connect_timeout,
             read_timeout,
@@ -88,24 +116,24 @@ impl Pool {
         &self,
         action: &str,
         repeat: Repeat,
-        mut op: impl FnMut(&mut Connection) -> RedisResult<T>,
+        mut op: impl FnMut(&mut dyn ConnectionLike) -> RedisResult<T>,
     ) -> Result<T> {
         let (mut connection, reused) = self.checkout(action)?;
         if reused && repeat == Repeat::Never {
-            match redis::cmd("PING").query::<()>(&mut connection) {
+            match redis::cmd("PING").query::<()>(connection.as_dyn()) {
                 Ok(()) => {}
                 Err(error) if error.is_connection_dropped() => {
                     connection = self.reconnect(connection, action)?;
                 }
                 Err(error) => return self.finish(connection, Err(error), action),
             }
-            let result = op(&mut connection);
+            let result = op(connection.as_dyn());
             return self.finish(connection, result, action);
         }
-        match op(&mut connection) {
+        match op(connection.as_dyn()) {
             Err(error) if reused && error.is_connection_dropped() => {
                 let mut connection = self.reconnect(connection, action)?;
-                let result = op(&mut connection);
+                let result = op(connection.as_dyn());
                 self.finish(connection, result, action)
             }
             result => self.finish(connection, result, action),
@@ -113,7 +141,7 @@ impl Pool {
     }
 
     /// Replaces a dead connection (keeping its slot) after dropping every idle one.
-    fn reconnect(&self, dead: Connection, action: &str) -> Result<Connection> {
+    fn reconnect(&self, dead: Link, action: &str) -> Result<Link> {
         drop(dead);
         self.drop_idle();
         self.connect().map_err(|error| {
@@ -122,7 +150,7 @@ impl Pool {
         })
     }
 
-    fn finish<T>(&self, connection: Connection, result: RedisResult<T>, action: &str) -> Result<T> {
+    fn finish<T>(&self, connection: Link, result: RedisResult<T>, action: &str) -> Result<T> {
         match result {
             Ok(value) => {
                 self.checkin(connection);
@@ -145,7 +173,7 @@ impl Pool {
         }
     }
 
-    fn checkout(&self, action: &str) -> Result<(Connection, bool)> {
+    fn checkout(&self, action: &str) -> Result<(Link, bool)> {
         let deadline = Instant::now() + self.connect_timeout;
         let mut state = self.state.lock();
         loop {
@@ -179,16 +207,20 @@ impl Pool {
         }
     }
 
-    fn connect(&self) -> RedisResult<Connection> {
-        let connection = self
-            .client
-            .get_connection_with_timeout(self.connect_timeout)?;
-        connection.set_read_timeout(Some(self.read_timeout))?;
-        connection.set_write_timeout(Some(self.read_timeout))?;
-        Ok(connection)
+    fn connect(&self) -> RedisResult<Link> {
+        match &self.connector {
+            Connector::Single(client) => {
+                let connection = client.get_connection_with_timeout(self.connect_timeout)?;
+                connection.set_read_timeout(Some(self.read_timeout))?;
+                connection.set_write_timeout(Some(self.read_timeout))?;
+                Ok(Link::Single(connection))
+            }
+            // The timeouts were given to the client's builder (see `cluster_client`).
+            Connector::Cluster(client) => Ok(Link::Cluster(Box::new(client.get_connection()?))),
+        }
     }
 
-    fn checkin(&self, connection: Connection) {
+    fn checkin(&self, connection: Link) {
         self.state.lock().idle.push(connection);
         self.freed.notify_one();
     }
@@ -309,4 +341,21 @@ impl std::error::Error for Failure {
             Cause::PoolExhausted { .. } => None,
         }
     }
+}
+
+/// A Cluster client that starts from `seeds` (connection URLs of some nodes; it asks
+/// them for the rest) and gives each connection attempt `connect_timeout` and each
+/// request, retries and redirections included, `read_timeout`.
+pub(crate) fn cluster_client(
+    seeds: &[String],
+    connect_timeout: Duration,
+    read_timeout: Duration,
+) -> RedisResult<ClusterClient> {
+    ClusterClient::builder(seeds.iter().map(String::as_str))
+        .connection_timeout(connect_timeout)
+        .response_timeout(read_timeout)
+        .retries(CLUSTER_RETRIES)
+        .min_retry_wait(10)
+        .max_retry_wait(250)
+        .build()
 }

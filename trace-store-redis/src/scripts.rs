@@ -13,6 +13,10 @@ pub(crate) struct Scripts {
     pub(crate) delete: Script,
     pub(crate) query: Script,
     pub(crate) clear: Script,
+    pub(crate) read: Script,
+    pub(crate) merge: Script,
+    pub(crate) delete_many: Script,
+    pub(crate) sweep: Script,
 }
 
 macro_rules! script {
@@ -29,4 +33,8 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     delete: script!("delete.lua"),
     query: script!("query.lua"),
     clear: script!("clear.lua"),
+    read: script!("read.lua"),
+    merge: script!("merge.lua"),
+    delete_many: script!("delete_many.lua"),
+    sweep: script!("sweep.lua"),
 });

@@ -126,8 +126,9 @@ fn every_key_carries_the_store_hash_tag() {
         }
     }
     assert_eq!(tags.len(), 1, "{tags:?}");
-    // Body, summaries, ix, created, steps, status, name and one metadata index.
-    assert_eq!(mine, 8);
+    // Body, summaries, ix, created, steps, status, name, one metadata index, the
+    // searchable texts and the versions.
+    assert_eq!(mine, 10);
     store.clear().expect("clear");
 }
 

@@ -10,6 +10,10 @@ use trace_store_redis::{RedisOptions, RedisStore};
 
 const TTL: Duration = Duration::from_millis(400);
 
+/// Long enough that 2,500 traces are all saved before the first expire, on a debug
+/// build sharing two cores with the other test binaries.
+const MASS_TTL: Duration = Duration::from_secs(2);
+
 fn trace(id: &str, micros: i64, user: &str) -> Trace {
     Trace::new(id)
         .with_created_at(Timestamp::from_micros(1_767_225_600_000_000 + micros).expect("valid"))
@@ -89,7 +93,9 @@ fn a_mass_expiry_is_purged_in_bounded_steps() {
     let prefix = support::unique_prefix("ttl-mass");
     let store = RedisStore::open_with(
         &url,
-        RedisOptions::default().with_prefix(&prefix).with_ttl(TTL),
+        RedisOptions::default()
+            .with_prefix(&prefix)
+            .with_ttl(MASS_TTL),
     )
     .expect("open");
     // More than one purge batch (1000), so reads must also skip what is not purged yet.
@@ -107,7 +113,7 @@ fn a_mass_expiry_is_purged_in_bounded_steps() {
         RedisStore::open_with(&url, RedisOptions::default().with_prefix(&prefix)).expect("open");
     lasting.save(&trace("keep", 0, "even")).expect("save");
     assert_eq!(store.count(&TraceFilter::new()).expect("count"), 2_501);
-    std::thread::sleep(TTL + Duration::from_millis(200));
+    std::thread::sleep(MASS_TTL + Duration::from_millis(200));
     // Each call purges one batch; the first ones must skip the rest by their expiry.
     assert_eq!(store.count(&TraceFilter::new()).expect("count"), 1);
     let even = TraceFilter::new().with_metadata("user", "even");

@@ -1,19 +1,21 @@
--- query, count and stats. ARGV: mode ('page' returns {summaries, run_ids whose
--- summary is missing}, 'count' a number), hi and lo (ZREVRANGEBYLEX bounds from
--- until/cursor and since), offset, limit ('-1' = all), min_steps and max_steps
--- ('' = unset), n, then n index suffixes (metadata, status, name) whose sorted sets
--- must all contain a trace.
+-- query, count, stats and delete_where. ARGV: mode ('page' returns {summaries, run_ids
+-- whose summary is missing}, 'ids' {run_ids, {}}, 'count' a number), hi and lo
+-- (ZREVRANGEBYLEX bounds from until/cursor and since), offset, limit ('-1' = all), the
+-- lower-cased text query ('' = none), n, then n index suffixes (metadata, status, name,
+-- session, parent) whose sorted sets must all contain a trace, then r, then r ranges
+-- as (suffix, min, max) ('' = open) of sorted sets that must contain a trace with a
+-- score in the range (the step count, a trace-level score).
 local mode, hi, lo = ARGV[1], ARGV[2], ARGV[3]
 local offset, limit = ARGV[4], ARGV[5]
-local min_steps, max_steps = ARGV[6], ARGV[7]
-local n = tonumber(ARGV[8])
+local text = ARGV[6]
+local n = tonumber(ARGV[7])
 
 local now, stale = purge()
-local tmp = base .. 'tmp:steps'
-local created, steps_key = base .. 'created', base .. 'steps'
+local tmp = base .. 'tmp:range'
+local created = base .. 'created'
 
--- Reads write nothing, except the purge above and the copy of a narrow step range
--- below, which lives only inside this script run (scripts are atomic).
+-- Reads write nothing, except the purge above and the copy of a narrow range below,
+-- which lives only inside this script run (scripts are atomic).
 local copied = false
 local function finish(result)
   if copied then redis.call('DEL', tmp) end
@@ -24,15 +26,15 @@ local function empty()
   return finish({ {}, {} })
 end
 
--- Every index is a sorted set whose members are "<created_at hex><run_id>", all with
--- score 0, so each is already in list order. The smallest index of the filter is
--- walked; membership in the others is checked a batch at a time.
+-- Every equality index is a sorted set whose members are "<created_at hex><run_id>",
+-- all with score 0, so each is already in list order. The smallest index of the
+-- filter is walked; membership in the others is checked a batch at a time.
 local driver, others = created, {}
 if n > 0 then
   local size = math.huge
   driver = nil
   for i = 1, n do
-    local key = base .. ARGV[8 + i]
+    local key = base .. ARGV[7 + i]
     local card = redis.call('ZCARD', key)
     if card == 0 then return empty() end
     if card < size then
@@ -44,26 +46,39 @@ if n > 0 then
   end
 end
 
-local check_steps = min_steps ~= '' or max_steps ~= ''
-local steps_lo = min_steps == '' and -math.huge or tonumber(min_steps)
-local steps_hi = max_steps == '' and math.huge or tonumber(max_steps)
-if check_steps then
-  local smin = min_steps == '' and '-inf' or min_steps
-  local smax = max_steps == '' and '+inf' or max_steps
-  local in_range = redis.call('ZCOUNT', steps_key, smin, smax)
-  if in_range == 0 then return empty() end
+-- Range criteria: each names a sorted set scored by the value checked.
+local ranges = {}
+local at = 8 + n
+for i = 1, tonumber(ARGV[at]) do
+  local min, max = ARGV[at + 3 * i - 1], ARGV[at + 3 * i]
+  ranges[i] = {
+    key = base .. ARGV[at + 3 * i - 2],
+    smin = min == '' and '-inf' or min,
+    smax = max == '' and '+inf' or max,
+    lo = min == '' and -math.huge or tonumber(min),
+    hi = max == '' and math.huge or tonumber(max),
+  }
+end
+
+if #ranges > 0 then
+  local narrowest
+  for _, range in ipairs(ranges) do
+    range.count = redis.call('ZCOUNT', range.key, range.smin, range.smax)
+    if range.count == 0 then return empty() end
+    if not narrowest or range.count < narrowest.count then narrowest = range end
+  end
   local span = redis.call('ZLEXCOUNT', driver, lo, hi)
   if span == 0 then return empty() end
   -- Walking the driver costs about the members visited before the page is full;
-  -- copying the traces in the step range costs their number (about twice as much per
-  -- member). Take the cheaper way.
+  -- copying the traces in the narrowest range costs their number (about twice as much
+  -- per member). Take the cheaper way.
   local visit = span
   if mode ~= 'count' and limit ~= '-1' then
-    local share = in_range / redis.call('ZCARD', steps_key)
+    local share = narrowest.count / redis.call('ZCARD', narrowest.key)
     visit = math.min(span, (tonumber(offset) + tonumber(limit)) / share)
   end
-  if 2 * in_range < visit then
-    redis.call('ZRANGESTORE', tmp, steps_key, smin, smax, 'BYSCORE')
+  if 2 * narrowest.count < visit then
+    redis.call('ZRANGESTORE', tmp, narrowest.key, narrowest.smin, narrowest.smax, 'BYSCORE')
     copied = true
     -- Intersect with every index of the filter; scores become 0, for lex walking.
     local sets = { tmp }
@@ -75,11 +90,16 @@ if check_steps then
     args[#args + 1] = 'WEIGHTS'
     for _ = 1, #sets do args[#args + 1] = 0 end
     redis.call('ZINTERSTORE', unpack(args))
-    driver, others, check_steps = tmp, {}, false
+    driver, others = tmp, {}
+    local rest = {}
+    for _, range in ipairs(ranges) do
+      if range ~= narrowest then rest[#rest + 1] = range end
+    end
+    ranges = rest
   end
 end
 
-local simple = not check_steps and not stale and #others == 0
+local simple = #ranges == 0 and text == '' and not stale and #others == 0
 if simple and mode == 'count' then
   local count = redis.call('ZLEXCOUNT', driver, lo, hi) - tonumber(offset)
   if count < 0 then count = 0 end
@@ -104,10 +124,23 @@ local function fetch(page, out)
       if redis.call('EXISTS', base .. 'b:' .. id) == 1 then
         damaged[#damaged + 1] = id
       else
-        unindex(id)
+        unindex(id, '')
+        drop_member(page[i])
       end
     end
   end
+end
+
+-- The text predicate is core's `text_contains`: the stored text is
+-- `Trace::search_text` (already lower-cased by core) and the query arrives
+-- lower-cased by `str::to_lowercase` in Rust, so what remains is Rust's
+-- `str::contains` of one UTF-8 string in another, which is a plain byte-substring
+-- test: exactly `string.find(..., 1, true)` (plain: no pattern characters). A trace
+-- without stored text (written before this index existed) has none to match.
+local texts = base .. 'txt'
+local function has_text(member)
+  local stored = redis.call('HGET', texts, member)
+  return stored and string.find(stored, text, 1, true) ~= nil
 end
 
 -- Newest first, in batches that resume after the last member seen. Without checks the
@@ -132,7 +165,10 @@ while taken < want do
   for j, key in ipairs(others) do
     present[j] = redis.call('ZMSCORE', key, unpack(batch))
   end
-  local steps = check_steps and redis.call('ZMSCORE', steps_key, unpack(batch))
+  local scores = {}
+  for j, range in ipairs(ranges) do
+    scores[j] = redis.call('ZMSCORE', range.key, unpack(batch))
+  end
   local page = {}
   for i, member in ipairs(batch) do
     local keep = true
@@ -142,13 +178,17 @@ while taken < want do
         break
       end
     end
-    if keep and steps then
-      local count = tonumber(steps[i])
-      keep = count ~= nil and count >= steps_lo and count <= steps_hi
+    for j = 1, #scores do
+      if not keep then break end
+      local value = tonumber(scores[j][i])
+      keep = value ~= nil and value >= ranges[j].lo and value <= ranges[j].hi
     end
     if keep and stale then
-      local at = redis.call('ZSCORE', exp_key, string.sub(member, 17))
-      keep = not at or tonumber(at) >= now
+      local expiry = redis.call('ZSCORE', exp_key, string.sub(member, 17))
+      keep = not expiry or tonumber(expiry) >= now
+    end
+    if keep and text ~= '' then
+      keep = has_text(member)
     end
     if keep then
       if skip > 0 then
@@ -159,7 +199,11 @@ while taken < want do
       end
     end
   end
-  if mode ~= 'count' then fetch(page, out) end
+  if mode == 'page' then
+    fetch(page, out)
+  elseif mode == 'ids' then
+    for _, member in ipairs(page) do out[#out + 1] = string.sub(member, 17) end
+  end
   if #batch < asked then break end
   upper = '(' .. batch[#batch]
 end
