@@ -94,4 +94,48 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })
     }
+
+    /// An [`Error::Backend`] for a transient failure (a lock held by someone else, a
+    /// timeout): the same call may succeed if retried later. [`Error::is_retryable`]
+    /// is true for it; its message is `source`'s.
+    ///
+    /// ```
+    /// use trace_store_core::Error;
+    ///
+    /// let error = Error::retryable_backend("jsonl", "timed out waiting for the lock of t.jsonl");
+    /// assert!(error.is_retryable());
+    /// assert_eq!(error.to_string(), "jsonl backend error: timed out waiting for the lock of t.jsonl");
+    /// assert!(!Error::backend("jsonl", "disk on fire").is_retryable());
+    /// ```
+    pub fn retryable_backend(
+        backend: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Error {
+        Error::Backend {
+            backend,
+            source: Box::new(Retryable(source.into())),
+        }
+    }
+
+    /// True for errors made by [`Error::retryable_backend`]: the operation failed for
+    /// a transient reason and nothing was written, so retrying it later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Backend { source, .. } if source.is::<Retryable>())
+    }
+}
+
+/// Marks the source of a retryable [`Error::Backend`]; shows as the error it wraps.
+#[derive(Debug)]
+struct Retryable(Box<dyn std::error::Error + Send + Sync>);
+
+impl std::fmt::Display for Retryable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Retryable {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
 }

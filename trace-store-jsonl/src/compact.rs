@@ -50,19 +50,28 @@ impl JsonlStore {
         }
         let dir = parent_dir(&self.path);
         let prefix = temp_prefix(&self.path);
-        remove_stale_temp_files(dir, &prefix);
+        // Under the file lock no compaction of this file is running: every one is stale.
+        remove_stale_temp_files(dir, &prefix, |_| true);
         let temp = tempfile::Builder::new()
-            .prefix(&prefix)
-            .suffix(".tmp")
+            .prefix(&format!("{prefix}{}-", std::process::id()))
+            .suffix(TEMP_SUFFIX)
             .tempfile_in(dir)
             .map_err(|e| io_error("cannot create a compaction file in", dir, e))?;
         // Writers that open the new file as soon as it is renamed must wait for us.
         temp.as_file()
             .lock()
             .map_err(|e| io_error("cannot lock", temp.path(), e))?;
-        if let Ok(metadata) = source.file.metadata() {
-            let _ = temp.as_file().set_permissions(metadata.permissions());
-        }
+        let metadata = source
+            .file
+            .metadata()
+            .map_err(|e| io_error("cannot stat", &self.path, e))?;
+        keep_owner_and_mode(temp.as_file(), &metadata).map_err(|e| {
+            io_error(
+                "cannot give the compacted file the owner and mode of",
+                &self.path,
+                e,
+            )
+        })?;
 
         // Live records in file order, merged into contiguous byte ranges so each range
         // is copied with one read and one write.
@@ -147,8 +156,11 @@ fn copy(
     Ok(())
 }
 
-/// Compaction files are `.<file name>.compact-XXXXXX.tmp` beside the store.
-fn temp_prefix(path: &Path) -> String {
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// Compaction files are `.<file name>.compact-<pid>-XXXXXX.tmp` beside the store: the
+/// pid of the process that wrote it tells a later open whether it is abandoned.
+pub(crate) fn temp_prefix(path: &Path) -> String {
     let name = path
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
@@ -156,18 +168,74 @@ fn temp_prefix(path: &Path) -> String {
     format!(".{name}.compact-")
 }
 
-/// Removes compaction files left by a process that died while compacting.
-///
-/// Only called under the file lock of the file the path names: a live compaction holds
-/// that lock until its rename, so every file found here is abandoned.
-fn remove_stale_temp_files(dir: &Path, prefix: &str) {
+/// Gives the compacted file the owner, group and mode of the file it replaces, so a
+/// compaction run by another user (root, say) leaves the store usable by its owner.
+/// Owner first: changing it may clear set-id bits that the mode then restores.
+fn keep_owner_and_mode(file: &fs::File, source: &fs::Metadata) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let own = file.metadata()?;
+        if (own.uid(), own.gid()) != (source.uid(), source.gid()) {
+            std::os::unix::fs::fchown(file, Some(source.uid()), Some(source.gid()))?;
+        }
+    }
+    file.set_permissions(source.permissions())
+}
+
+/// Removes compaction files of the store at `path` left by processes that died while
+/// compacting: those named with the pid of a process that no longer exists. Another
+/// process's live compaction is never touched. Best effort: called at open.
+pub(crate) fn remove_abandoned_temp_files(path: &Path) {
+    remove_stale_temp_files(parent_dir(path), &temp_prefix(path), |pid| {
+        pid.is_some_and(|pid| !process_exists(pid))
+    });
+}
+
+/// Whether a process with this id exists (possibly another user's).
+fn process_exists(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Some(pid) = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            return false;
+        };
+        // EPERM: it exists but belongs to someone else.
+        !matches!(
+            rustix::process::test_kill_process(pid),
+            Err(rustix::io::Errno::SRCH)
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        // No cheap portable check: treat every process as alive, so nothing is removed
+        // at open (the next compaction still removes abandoned files, under the lock).
+        let _ = pid;
+        true
+    }
+}
+
+/// Removes this store's compaction files in `dir` for which `stale(pid)` says so; `pid`
+/// is `None` for files named before pids were part of the name.
+fn remove_stale_temp_files(dir: &Path, prefix: &str, stale: impl Fn(Option<u32>) -> bool) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(prefix) && name.ends_with(".tmp") {
+        let Some(rest) = name
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(TEMP_SUFFIX))
+        else {
+            continue;
+        };
+        let pid = rest
+            .split_once('-')
+            .and_then(|(pid, _)| pid.parse::<u32>().ok());
+        if stale(pid) {
             let _ = fs::remove_file(entry.path());
         }
     }

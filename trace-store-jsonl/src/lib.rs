@@ -4,6 +4,7 @@
 mod compact;
 mod format;
 mod index;
+mod quarantine;
 mod scan;
 mod select;
 mod state;
@@ -12,6 +13,7 @@ mod write;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
@@ -53,7 +55,33 @@ pub struct JsonlOptions {
     /// Open without write access: reads work, writes are errors, and damage is reported
     /// by [`JsonlStore::health`] but not repaired.
     pub read_only: bool,
+    /// How long a write waits for the file lock (another handle's or process's write,
+    /// or a compaction) before failing with a retryable [`Error::Backend`] naming the
+    /// file; [`DEFAULT_LOCK_TIMEOUT`] (5 s, SQLite's default busy timeout) by default.
+    pub lock_timeout: Duration,
+    /// Permission bits of the files the store creates: the store file and its
+    /// `.corrupt` side file ([`DEFAULT_FILE_MODE`], `0o600`, by default: traces hold
+    /// prompts and user data). The process's umask still applies. Existing files keep
+    /// their mode; compaction keeps the mode, owner and group of the file it replaces.
+    /// Ignored on platforms without Unix permissions.
+    pub file_mode: u32,
+    /// The longest line read into memory, in bytes ([`DEFAULT_MAX_RECORD_BYTES`],
+    /// 64 MiB, by default). A longer line cannot be a record this store accepts to
+    /// read: it is moved to `<file>.corrupt` a piece at a time, never held whole, so a
+    /// file without newlines cannot exhaust memory. Saving a trace whose line would be
+    /// longer is refused with [`Error::InvalidInput`].
+    pub max_record_bytes: u64,
 }
+
+/// How long a write waits for the file lock by default: 5 s, as SQLite's busy timeout.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Permission bits of the files a store creates by default: owner read and write only.
+pub const DEFAULT_FILE_MODE: u32 = 0o600;
+
+/// The longest line read into memory by default (64 MiB), far above the largest traces
+/// expected (a few MB).
+pub const DEFAULT_MAX_RECORD_BYTES: u64 = 64 << 20;
 
 impl Default for JsonlOptions {
     fn default() -> Self {
@@ -61,6 +89,9 @@ impl Default for JsonlOptions {
             durability: Durability::Flush,
             auto_compact_min_bytes: Some(DEFAULT_AUTO_COMPACT_MIN_BYTES),
             read_only: false,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            file_mode: DEFAULT_FILE_MODE,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
         }
     }
 }
@@ -94,6 +125,28 @@ impl JsonlOptions {
         self.read_only = read_only;
         self
     }
+
+    /// Sets how long a write waits for the file lock.
+    #[must_use]
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// Sets the permission bits of files the store creates (`0o640` lets the group
+    /// read them).
+    #[must_use]
+    pub fn with_file_mode(mut self, mode: u32) -> Self {
+        self.file_mode = mode;
+        self
+    }
+
+    /// Sets the longest line read into memory.
+    #[must_use]
+    pub fn with_max_record_bytes(mut self, max: u64) -> Self {
+        self.max_record_bytes = max;
+        self
+    }
 }
 
 /// The state of a store's file, as [`JsonlStore::health`] reports it.
@@ -124,6 +177,11 @@ pub struct Health {
     pub incomplete_tail_bytes: u64,
     /// The last repair or automatic compaction that failed.
     pub last_error: Option<String>,
+    /// Times this handle read the whole file again since it opened: after another
+    /// handle compacted it, or the file shrank. Appends (this handle's or others') are
+    /// read incrementally and never count; a handle nobody rewrites the file under
+    /// stays at 0.
+    pub full_rereads: u64,
 }
 
 /// What [`JsonlStore::compact`] did.
@@ -160,6 +218,8 @@ pub struct JsonlStore {
     /// Serialises this handle's writers; the file lock serialises handles.
     writer: Mutex<()>,
     state: RwLock<State>,
+    /// Whole-file reads after the one at open, for `health()`.
+    full_reads: AtomicU64,
 }
 
 /// Lines in the file at `path` (0 if there is none), read a piece at a time: the
@@ -217,15 +277,18 @@ impl JsonlStore {
     /// say, or any other JSON Lines or binary file.
     pub fn open_with(path: impl AsRef<Path>, options: JsonlOptions) -> Result<JsonlStore> {
         let given = path.as_ref();
-        let file = OpenFile::open(given, options.read_only, true)?;
+        let file = OpenFile::open(given, options.read_only, Some(options.file_mode))?;
         let path =
             std::fs::canonicalize(given).map_err(|e| io_error("cannot resolve", given, e))?;
+        if !options.read_only {
+            compact::remove_abandoned_temp_files(&path);
+        }
         if !options.read_only && options.durability == Durability::Sync {
             // The file may have just been created.
             sync_dir(parent_dir(&path))
                 .map_err(|e| io_error("cannot sync the directory of", &path, e))?;
         }
-        let state = State::read(file, &path)?;
+        let state = State::read(file, &path, options.max_record_bytes)?;
         let mut corrupt_name = path.file_name().unwrap_or_default().to_os_string();
         corrupt_name.push(".corrupt");
         let store = JsonlStore {
@@ -234,6 +297,7 @@ impl JsonlStore {
             options,
             writer: Mutex::new(()),
             state: RwLock::new(state),
+            full_reads: AtomicU64::new(0),
         };
         let (pending, torn) = {
             let state = store.state.read();
@@ -294,8 +358,9 @@ impl JsonlStore {
             corrupt_path: self.corrupt_path.clone(),
             quarantined_lines,
             unquarantined_lines: state.pending.len() as u64,
-            incomplete_tail_bytes: state.tail.as_ref().map_or(0, |t| t.bytes.len() as u64),
+            incomplete_tail_bytes: state.tail.as_ref().map_or(0, |t| t.len),
             last_error: state.last_error.clone(),
+            full_rereads: self.full_reads.load(Ordering::Relaxed),
         })
     }
 

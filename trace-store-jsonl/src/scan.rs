@@ -19,12 +19,43 @@ const MIN_CHUNK: usize = 16 << 10;
 /// would otherwise be read into memory whole before being refused).
 const OWNERSHIP_PROBE: u64 = 1 << 20;
 
+/// Bytes of a line too long to hold kept in memory: enough to recognise it again and
+/// to judge whether it could have been written by this library.
+const OVERSIZE_PREFIX: usize = 4 << 10;
+
 /// Bytes that are not a record, and where they were.
 #[derive(Clone, Debug)]
 pub(crate) struct Segment {
     pub(crate) offset: u64,
+    /// All its bytes, or for a line longer than the maximum record size only the first
+    /// [`OVERSIZE_PREFIX`]: the rest is copied from the file when it is moved out.
     pub(crate) bytes: Vec<u8>,
+    /// Its length in the file.
+    pub(crate) len: u64,
     pub(crate) reason: String,
+}
+
+impl Segment {
+    fn held(offset: u64, bytes: Vec<u8>, reason: String) -> Segment {
+        let len = bytes.len() as u64;
+        Segment {
+            offset,
+            bytes,
+            len,
+            reason,
+        }
+    }
+
+    /// Whether all its bytes are in memory.
+    pub(crate) fn is_held(&self) -> bool {
+        self.bytes.len() as u64 == self.len
+    }
+}
+
+/// A line found longer than the maximum record size, being skipped.
+struct Oversize {
+    offset: u64,
+    prefix: Vec<u8>,
 }
 
 /// What a scan found besides records, which it applied to the index.
@@ -64,7 +95,8 @@ impl Index {
 
 /// Reads `file` from `from` (the start of a line) to its end, applying every record to
 /// `index`. `whole` says the scan starts at the beginning of the file, so line numbers
-/// are known and the file's ownership is decided here.
+/// are known and the file's ownership is decided here. A line longer than `max_line`
+/// bytes is never held whole: it becomes a [`Segment`] holding only its front.
 ///
 /// A well-formed JSON line that is not a trace-store record, in a file where no record
 /// was seen before it, means the file belongs to someone else (a selectools store, for
@@ -77,6 +109,7 @@ pub(crate) fn scan(
     expected_len: u64,
     index: &mut Index,
     whole: bool,
+    max_line: u64,
 ) -> Result<Scan> {
     let mut lines = Lines {
         path,
@@ -90,10 +123,14 @@ pub(crate) fn scan(
     let mut searched = 0;
     // Whether the ownership of the file was checked early (a scan of a tail never does).
     let mut probed = !whole;
+    let mut oversize: Option<Oversize> = None;
     loop {
         let remaining = expected_len.saturating_sub(buf_offset + buf.len() as u64);
         let want = (remaining as usize).clamp(MIN_CHUNK, CHUNK);
         let filled = buf.len();
+        // Exact growth: doubling would leave a long line's buffer up to twice the
+        // maximum record size, and copying it would hold both at once.
+        buf.reserve_exact(want);
         buf.resize(filled + want, 0);
         let read = loop {
             match read_at(file, &mut buf[filled..], buf_offset + filled as u64) {
@@ -109,7 +146,15 @@ pub(crate) fn scan(
         let mut line_start = 0;
         while let Some(newline) = memchr::memchr(b'\n', &buf[searched..]) {
             let line_end = searched + newline + 1;
-            lines.line(buf_offset + line_start as u64, &buf[line_start..line_end])?;
+            let line = &buf[line_start..line_end];
+            let offset = buf_offset + line_start as u64;
+            if line.len() as u64 - 1 > max_line && !is_blank(&line[..line.len() - 1]) {
+                // Whether a long line ends within one read must not decide its fate.
+                let prefix = line[..OVERSIZE_PREFIX.min(line.len())].to_vec();
+                lines.oversize(offset, prefix, line.len() as u64 - 1, max_line);
+            } else {
+                lines.line(offset, line)?;
+            }
             line_start = line_end;
             searched = line_end;
         }
@@ -121,27 +166,93 @@ pub(crate) fn scan(
             probed = true;
             if !lines.index.native {
                 let reason = "no trace-store line starts here";
-                lines.refuse_if_foreign((buf_offset, &buf, reason), Some(OWNERSHIP_PROBE))?;
+                let front = &buf[..buf.len().min(OWNERSHIP_PROBE as usize)];
+                lines.refuse_if_foreign((buf_offset, front, reason), Some(OWNERSHIP_PROBE))?;
+            }
+        }
+        if buf.len() as u64 > max_line {
+            // Too long to be a record: keep its front, find its end without holding it.
+            let offset = buf_offset;
+            let skip_from = buf_offset + buf.len() as u64;
+            let prefix = buf[..OVERSIZE_PREFIX.min(buf.len())].to_vec();
+            let blank = is_blank(&buf);
+            // Frees the line's buffer now: the scan goes on with a small one.
+            buf = Vec::new();
+            searched = 0;
+            match find_newline(file, path, skip_from)? {
+                Ok((newline, rest_blank)) => {
+                    if blank && rest_blank {
+                        // A long damaged line blanked before: nothing to move.
+                        lines.count_line();
+                    } else {
+                        lines.oversize(offset, prefix, newline - offset, max_line);
+                    }
+                    buf_offset = newline + 1;
+                }
+                Err(eof) => {
+                    oversize = Some(Oversize { offset, prefix });
+                    buf_offset = eof;
+                    break;
+                }
             }
         }
     }
-    let end = buf_offset;
-    let observed = end + buf.len() as u64;
     let reason = "incomplete last line: its writer stopped in the middle of it";
+    let (end, observed, tail) = match oversize {
+        Some(long) => {
+            let len = buf_offset - long.offset;
+            let tail = Segment {
+                offset: long.offset,
+                bytes: long.prefix,
+                len,
+                reason: format!(
+                    "incomplete last line of at least {len} bytes, longer than the maximum \
+                     record size ({max_line} bytes): its writer stopped in the middle of it"
+                ),
+            };
+            (long.offset, buf_offset, Some(tail))
+        }
+        None => {
+            let end = buf_offset;
+            let observed = end + buf.len() as u64;
+            let tail = (!buf.is_empty()).then(|| Segment::held(end, buf, reason.to_owned()));
+            (end, observed, tail)
+        }
+    };
     if whole && !lines.index.native {
-        lines.refuse_if_foreign((end, &buf, reason), None)?;
+        let front = tail.as_ref().map_or(&[][..], |tail| &tail.bytes[..]);
+        lines.refuse_if_foreign((end, front, reason), None)?;
     }
-    let tail = (!buf.is_empty()).then(|| Segment {
-        offset: end,
-        bytes: buf,
-        reason: reason.to_owned(),
-    });
     Ok(Scan {
         end,
         observed,
         corrupt: lines.corrupt,
         tail,
     })
+}
+
+/// The offset of the first newline at or after `from`, read a piece at a time and
+/// not kept, and whether the bytes before it are all blank; `Err(end)` if the file ends
+/// at `end` first.
+fn find_newline(file: &File, path: &Path, from: u64) -> Result<Result<(u64, bool), u64>> {
+    let mut buf = vec![0; CHUNK];
+    let mut at = from;
+    let mut blank = true;
+    loop {
+        let read = match read_at(file, &mut buf, at) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => other.map_err(|e| io_error("cannot read", path, e))?,
+        };
+        if read == 0 {
+            return Ok(Err(at));
+        }
+        if let Some(newline) = memchr::memchr(b'\n', &buf[..read]) {
+            blank &= is_blank(&buf[..newline]);
+            return Ok(Ok((at + newline as u64, blank)));
+        }
+        blank &= is_blank(&buf[..read]);
+        at += read as u64;
+    }
 }
 
 struct Lines<'a> {
@@ -194,14 +305,14 @@ impl Lines<'_> {
             Err(unreadable) => unreadable,
         };
         if let Some((at, record)) = recover_glued(body) {
-            self.corrupt.push(Segment {
+            self.corrupt.push(Segment::held(
                 offset,
-                bytes: body[..at].to_vec(),
-                reason: format!(
+                body[..at].to_vec(),
+                format!(
                     "damaged bytes in front of a record ({})",
                     unreadable.reason()
                 ),
-            });
+            ));
             self.index
                 .apply(offset + at as u64, (line.len() - at) as u64, record);
             return Ok(());
@@ -219,11 +330,33 @@ impl Lines<'_> {
                 self.path.display()
             )));
         }
+        self.corrupt.push(Segment::held(
+            offset,
+            body.to_vec(),
+            unreadable.reason().to_owned(),
+        ));
+        Ok(())
+    }
+
+    /// A line passed over without being looked at.
+    fn count_line(&mut self) {
+        if let Some(n) = &mut self.line_number {
+            *n += 1;
+        }
+    }
+
+    /// A complete line of `len` bytes (newline excluded) longer than any record.
+    fn oversize(&mut self, offset: u64, prefix: Vec<u8>, len: u64, max_line: u64) {
+        if let Some(n) = &mut self.line_number {
+            *n += 1;
+        }
         self.corrupt.push(Segment {
             offset,
-            bytes: body.to_vec(),
-            reason: unreadable.reason().to_owned(),
+            bytes: prefix,
+            len,
+            reason: format!(
+                "line of {len} bytes, longer than the maximum record size ({max_line} bytes)"
+            ),
         });
-        Ok(())
     }
 }

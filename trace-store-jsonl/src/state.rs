@@ -4,7 +4,7 @@ use std::fs::{File, OpenOptions};
 use std::path::Path;
 use std::sync::Arc;
 
-use trace_store_core::Result;
+use trace_store_core::{Error, Result};
 
 use crate::format::Encoded;
 use crate::index::Index;
@@ -19,17 +19,25 @@ pub(crate) struct OpenFile {
 }
 
 impl OpenFile {
-    /// Opens `path`; `create` for the first open of a store, never when following a
-    /// rewrite (a vanished file is an error then, not a reason to start a new one).
-    pub(crate) fn open(path: &Path, read_only: bool, create: bool) -> Result<OpenFile> {
+    /// Opens `path`; creating it with permission bits `create` for the first open of a
+    /// store, never when following a rewrite (a vanished file is an error then, not a
+    /// reason to start a new one).
+    pub(crate) fn open(path: &Path, read_only: bool, create_mode: Option<u32>) -> Result<OpenFile> {
+        let create = create_mode.is_some();
+        // Before opening: opening a FIFO read-only would block until a writer came.
+        if let Ok(metadata) = std::fs::metadata(path) {
+            refuse_unless_regular(path, &metadata)?;
+        }
         let opened = if read_only {
             File::open(path)
         } else {
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(create)
-                .open(path)
+            let mut options = OpenOptions::new();
+            options.read(true).write(true).create(create);
+            #[cfg(unix)]
+            if let Some(mode) = create_mode {
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+            }
+            options.open(path)
         };
         let file = opened.map_err(|e| {
             let hint = match e.kind() {
@@ -48,11 +56,49 @@ impl OpenFile {
         let metadata = file
             .metadata()
             .map_err(|e| io_error("cannot stat", path, e))?;
+        refuse_unless_regular(path, &metadata)?;
         Ok(OpenFile {
             file,
             id: FileId::of(&metadata),
         })
     }
+}
+
+/// A store is a regular file: a device (`/dev/zero` never ends), a FIFO or a socket
+/// cannot be indexed, positioned-read or compacted, and a directory is no file at all.
+fn refuse_unless_regular(path: &Path, metadata: &std::fs::Metadata) -> Result<()> {
+    if metadata.is_file() {
+        return Ok(());
+    }
+    let kind = if metadata.is_dir() {
+        "a directory"
+    } else {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileTypeExt as _;
+            let t = metadata.file_type();
+            if t.is_char_device() {
+                "a character device"
+            } else if t.is_block_device() {
+                "a block device"
+            } else if t.is_fifo() {
+                "a FIFO (named pipe)"
+            } else if t.is_socket() {
+                "a socket"
+            } else {
+                "not a regular file"
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            "not a regular file"
+        }
+    };
+    Err(Error::invalid(format!(
+        "{} is {kind}: a JSON Lines store must be a regular file (to read traces from a \
+         stream, use `trace-store import`)",
+        path.display()
+    )))
 }
 
 /// The file as seen through its path by one `stat`: enough to tell whether anything
@@ -80,18 +126,20 @@ pub(crate) struct State {
     pub(crate) stale: bool,
     /// The last repair or automatic compaction that failed, for `health()`.
     pub(crate) last_error: Option<String>,
+    /// Lines longer than this are not read into memory.
+    pub(crate) max_line: u64,
 }
 
 impl State {
     /// Reads the whole file.
-    pub(crate) fn read(file: OpenFile, path: &Path) -> Result<State> {
+    pub(crate) fn read(file: OpenFile, path: &Path, max_line: u64) -> Result<State> {
         let len = file
             .file
             .metadata()
             .map_err(|e| io_error("cannot stat", path, e))?
             .len();
         let mut index = Index::default();
-        let scan = scan(&file.file, path, 0, len, &mut index, true)?;
+        let scan = scan(&file.file, path, 0, len, &mut index, true, max_line)?;
         Ok(State {
             file: Arc::new(file),
             index,
@@ -101,6 +149,7 @@ impl State {
             tail: scan.tail,
             stale: false,
             last_error: None,
+            max_line,
         })
     }
 
@@ -113,15 +162,16 @@ impl State {
     }
 
     /// Brings the index up to what `probe` saw: a rewritten or shrunk file is read again
-    /// from the start; a longer one from where the last look stopped.
-    pub(crate) fn catch_up(&mut self, probe: &Probe, path: &Path, read_only: bool) -> Result<()> {
+    /// from the start (then the answer is true); a longer one from where the last look
+    /// stopped.
+    pub(crate) fn catch_up(&mut self, probe: &Probe, path: &Path, read_only: bool) -> Result<bool> {
         if self.stale || probe.id != self.file.id || probe.len < self.end {
-            let file = OpenFile::open(path, read_only, false)?;
-            *self = State::read(file, path)?;
-            return Ok(());
+            let file = OpenFile::open(path, read_only, None)?;
+            *self = State::read(file, path, self.max_line)?;
+            return Ok(true);
         }
         if probe.len == self.seen_len && self.tail.is_none() {
-            return Ok(());
+            return Ok(false);
         }
         // A failed scan may have applied part of the tail; start over next time.
         self.stale = true;
@@ -132,13 +182,14 @@ impl State {
             probe.len,
             &mut self.index,
             false,
+            self.max_line,
         )?;
         self.stale = false;
         self.end = scan.end;
         self.seen_len = scan.observed;
         self.pending.extend(scan.corrupt);
         self.tail = scan.tail;
-        Ok(())
+        Ok(false)
     }
 
     /// Indexes records this handle appended at `offset`, skipping any that a concurrent

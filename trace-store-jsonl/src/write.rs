@@ -7,11 +7,14 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Write as _};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use parking_lot::MutexGuard;
 use trace_store_core::{Durability, Error, Result};
 
-use crate::format::{Encoded, quarantine_entry};
+use crate::format::{Encoded, Record, quarantine_entry};
+use crate::quarantine::write_streamed_entry;
 use crate::state::{OpenFile, Probe, State};
 use crate::sys::{FileId, io_error, read_exact_at, sync_dir, write_all_at};
 use crate::{JsonlStore, parent_dir};
@@ -67,7 +70,17 @@ impl JsonlStore {
         }
         let damaged = {
             let mut state = self.state.write();
-            state.catch_up(&probe, &self.path, self.options.read_only)?;
+            if state.is_current(&probe) {
+                return Ok(());
+            }
+            // The stat above was taken without the lock: a writer of this handle may have
+            // appended and indexed lines since, and the file would look shorter than the
+            // index, as if it had been cut, and be read again whole. Look again now that
+            // nothing can move the index.
+            let probe = self.probe()?;
+            if state.catch_up(&probe, &self.path, self.options.read_only)? {
+                self.full_reads.fetch_add(1, Ordering::Relaxed);
+            }
             !state.pending.is_empty() || state.tail.is_some()
         };
         if damaged && !self.options.read_only {
@@ -99,8 +112,12 @@ impl JsonlStore {
                 ),
             )));
         }
+        let deadline = Instant::now() + self.options.lock_timeout;
         let writer = if wait {
-            self.writer.lock()
+            match self.writer.try_lock_until(deadline) {
+                Some(writer) => writer,
+                None => return Err(self.lock_timed_out("another thread of this handle")),
+            }
         } else {
             match self.writer.try_lock() {
                 Some(writer) => writer,
@@ -110,9 +127,7 @@ impl JsonlStore {
         loop {
             let file = Arc::clone(&self.state.read().file);
             if wait {
-                file.file
-                    .lock()
-                    .map_err(|e| io_error("cannot lock", &self.path, e))?;
+                self.lock_file_until(&file.file, deadline)?;
             } else {
                 match file.file.try_lock() {
                     Ok(()) => {}
@@ -125,7 +140,9 @@ impl JsonlStore {
             let guard = FileGuard(file);
             let probe = self.probe()?;
             let mut state = self.state.write();
-            state.catch_up(&probe, &self.path, false)?;
+            if state.catch_up(&probe, &self.path, false)? {
+                self.full_reads.fetch_add(1, Ordering::Relaxed);
+            }
             if probe.id != guard.0.id {
                 // Compacted by another handle while we waited: lock the new file.
                 continue;
@@ -138,6 +155,39 @@ impl JsonlStore {
         }
     }
 
+    /// Takes the exclusive lock of `file`, polling until `deadline`: the platform's
+    /// blocking lock cannot be given a timeout. The first retries come quickly, so an
+    /// ordinary write by another handle costs little wait; later ones back off.
+    fn lock_file_until(&self, file: &File, deadline: Instant) -> Result<()> {
+        let mut pause = Duration::from_micros(100);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(()),
+                Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::Error(e)) => return Err(io_error("cannot lock", &self.path, e)),
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(self.lock_timed_out("another handle or process"));
+            }
+            std::thread::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    fn lock_timed_out(&self, holder: &str) -> Error {
+        Error::retryable_backend(
+            "jsonl",
+            format!(
+                "timed out after {:?} waiting for the write lock of {}, held by {holder} \
+                 (a long write or compaction, a stopped process, or `flock`); nothing was \
+                 written: retry later, or raise JsonlOptions::lock_timeout",
+                self.options.lock_timeout,
+                self.path.display()
+            ),
+        )
+    }
+
     /// Appends a batch of encoded lines as one write, then indexes them.
     pub(crate) fn append(
         &self,
@@ -145,6 +195,20 @@ impl JsonlStore {
         batch: &[u8],
         records: Vec<Encoded>,
     ) -> Result<()> {
+        let max = self.options.max_record_bytes;
+        // Newline excluded: a reader measures a line up to its newline.
+        if let Some(long) = records.iter().find(|encoded| encoded.len - 1 > max) {
+            let run_id = match &long.record {
+                Record::Save { summary, .. } => summary.run_id.as_str(),
+                Record::Delete { run_id } => run_id.as_str(),
+            };
+            return Err(Error::invalid(format!(
+                "trace {run_id:?} would be a line of {} bytes in {}, longer than the maximum \
+                 record size of {max} bytes (JsonlOptions::max_record_bytes); nothing was written",
+                long.len - 1,
+                self.path.display()
+            )));
+        }
         let offset = self.state.read().end;
         let file = &lock.file.0.file;
         if let Err(error) = write_all_at(file, batch, offset) {
@@ -264,27 +328,44 @@ impl JsonlStore {
         }
         let file = Arc::clone(&state.file);
         let mut entries = Vec::new();
+        // Lines too long to hold, copied from the file into their entries.
+        let mut streamed = Vec::new();
         let mut blanks = Vec::new();
         for segment in &state.pending {
             // Another handle may have moved it out already; then its bytes are blank.
             let mut now = vec![0; segment.bytes.len()];
             if read_exact_at(&file.file, &mut now, segment.offset).is_ok() && now == segment.bytes {
-                entries.extend(quarantine_entry(
-                    segment.offset,
-                    &segment.bytes,
-                    &segment.reason,
-                ));
-                blanks.push((segment.offset, segment.bytes.len()));
+                if segment.is_held() {
+                    entries.extend(quarantine_entry(
+                        segment.offset,
+                        &segment.bytes,
+                        &segment.reason,
+                    ));
+                } else {
+                    streamed.push(segment);
+                }
+                blanks.push((segment.offset, segment.len));
             }
         }
         // The look under the lock just before this read the tail as it is now, and
         // nobody writes while the lock is held: the tail is torn, not being written.
         let torn_at = state.tail.as_ref().map(|tail| {
-            entries.extend(quarantine_entry(tail.offset, &tail.bytes, &tail.reason));
+            if tail.is_held() {
+                entries.extend(quarantine_entry(tail.offset, &tail.bytes, &tail.reason));
+            } else {
+                streamed.push(tail);
+            }
             tail.offset
         });
-        if !entries.is_empty()
-            && let Err(error) = self.append_to_corrupt(&entries)
+        if !(entries.is_empty() && streamed.is_empty())
+            && let Err(error) = self.append_to_corrupt(|out| {
+                out.write_all(&entries)?;
+                for segment in &streamed {
+                    let (offset, len) = (segment.offset, segment.len);
+                    write_streamed_entry(&file.file, offset, len, &segment.reason, out)?;
+                }
+                Ok(())
+            })
         {
             let message = format!(
                 "cannot move damaged lines of {} to {}: {error}",
@@ -297,9 +378,8 @@ impl JsonlStore {
                 None => Ok(()),
             };
         }
-        let spaces = vec![b' '; blanks.iter().map(|(_, len)| *len).max().unwrap_or(0)];
         for (offset, len) in blanks {
-            if let Err(error) = write_all_at(&file.file, &spaces[..len], offset) {
+            if let Err(error) = blank(&file.file, offset, len) {
                 // The bytes are safe in the .corrupt file; a later pass moves them again.
                 state.last_error = Some(format!(
                     "cannot blank a damaged line of {}: {error}",
@@ -325,24 +405,30 @@ impl JsonlStore {
 
     /// Appends entries to `<file>.corrupt` and syncs them. On failure the file is cut
     /// back, so a partial entry never has the next one glued to it.
-    fn append_to_corrupt(&self, entries: &[u8]) -> io::Result<()> {
+    fn append_to_corrupt(
+        &self,
+        entries: impl FnOnce(&mut io::BufWriter<&File>) -> io::Result<()>,
+    ) -> io::Result<()> {
         let existed = self.corrupt_path.exists();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .create(true)
-            .append(true)
-            .open(&self.corrupt_path)?;
+        let mut options = OpenOptions::new();
+        options.read(true).create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, self.options.file_mode);
+        let file = options.open(&self.corrupt_path)?;
         let len = file.metadata()?.len();
         let mut last = [b'\n'];
         if len > 0 {
             read_exact_at(&file, &mut last, len - 1)?;
         }
         let written = (|| {
+            let mut out = io::BufWriter::with_capacity(1 << 20, &file);
             if last != [b'\n'] {
                 // An entry torn by a crash: end its line, so this one starts its own.
-                file.write_all(b"\n")?;
+                out.write_all(b"\n")?;
             }
-            file.write_all(entries)?;
+            entries(&mut out)?;
+            out.flush()?;
+            drop(out);
             file.sync_all()
         })();
         if let Err(error) = written {
@@ -354,4 +440,17 @@ impl JsonlStore {
         }
         Ok(())
     }
+}
+
+/// Overwrites `len` bytes at `offset` with spaces, a piece at a time.
+fn blank(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    const PIECE: u64 = 1 << 20;
+    let spaces = vec![b' '; len.min(PIECE) as usize];
+    let mut at = 0;
+    while at < len {
+        let n = (len - at).min(PIECE);
+        write_all_at(file, &spaces[..n as usize], offset + at)?;
+        at += n;
+    }
+    Ok(())
 }
