@@ -1,7 +1,6 @@
 //! Writing a trace: its row, its metadata, scores and per-model rows, in the caller's
 //! transaction; and the atomic merge.
 
-use deadpool_postgres::Transaction;
 use trace_store_core::{Result, Trace, TraceSummary, canonical_json};
 
 use crate::Inner;
@@ -74,93 +73,95 @@ impl Row {
     }
 }
 
-/// Replaces the stored trace (if any) with `row`, indexes included.
-pub(crate) async fn upsert(tx: &Transaction<'_>, t: &Tables, row: &Row) -> Result<()> {
+/// Replaces the stored trace (if any) with `row`, indexes included, in ONE statement:
+/// a single round trip, atomic on its own. The side tables are brought to the new
+/// trace's rows by deleting the keys it no longer has and upserting the rest, so no
+/// sub-statement touches a row another one writes.
+pub(crate) async fn upsert<C: deadpool_postgres::GenericClient>(
+    client: &C,
+    t: &Tables,
+    row: &Row,
+) -> Result<()> {
     let failed = |e| backend(format!("saving trace {:?}", row.run_id), e);
     let sql = format!(
-        "INSERT INTO {traces} (run_id, created_at, name, session_id, parent_run_id, status, steps,
-             total_ms, error_count, failed_steps, input_tokens, output_tokens, cost_nano_usd,
-             summary, body, search_text)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::numeric, $10::text::numeric,
-             $11::text::numeric, $12::text::numeric, $13::text::numeric, $14, $15, $16)
-         ON CONFLICT (run_id) DO UPDATE SET created_at = EXCLUDED.created_at,
-             name = EXCLUDED.name, session_id = EXCLUDED.session_id,
-             parent_run_id = EXCLUDED.parent_run_id, status = EXCLUDED.status,
-             steps = EXCLUDED.steps, total_ms = EXCLUDED.total_ms,
-             error_count = EXCLUDED.error_count, failed_steps = EXCLUDED.failed_steps,
-             input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens,
-             cost_nano_usd = EXCLUDED.cost_nano_usd, summary = EXCLUDED.summary,
-             body = EXCLUDED.body, search_text = EXCLUDED.search_text",
-        traces = t.traces
+        "WITH trace AS (
+             INSERT INTO {traces} (run_id, created_at, name, session_id, parent_run_id, status,
+                 steps, total_ms, error_count, failed_steps, input_tokens, output_tokens,
+                 cost_nano_usd, summary, body, search_text)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::numeric, $10::text::numeric,
+                 $11::text::numeric, $12::text::numeric, $13::text::numeric, $14, $15, $16)
+             ON CONFLICT (run_id) DO UPDATE SET created_at = EXCLUDED.created_at,
+                 name = EXCLUDED.name, session_id = EXCLUDED.session_id,
+                 parent_run_id = EXCLUDED.parent_run_id, status = EXCLUDED.status,
+                 steps = EXCLUDED.steps, total_ms = EXCLUDED.total_ms,
+                 error_count = EXCLUDED.error_count, failed_steps = EXCLUDED.failed_steps,
+                 input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens,
+                 cost_nano_usd = EXCLUDED.cost_nano_usd, summary = EXCLUDED.summary,
+                 body = EXCLUDED.body, search_text = EXCLUDED.search_text
+             RETURNING run_id),
+         old_metadata AS (
+             DELETE FROM {metadata} WHERE run_id = $1 AND NOT (key = ANY($17::text[]))),
+         new_metadata AS (
+             INSERT INTO {metadata} (run_id, key, value)
+             SELECT (SELECT run_id FROM trace), * FROM UNNEST($17::text[], $18::text[])
+             ON CONFLICT (run_id, key) DO UPDATE SET value = EXCLUDED.value),
+         old_scores AS (
+             DELETE FROM {scores} WHERE run_id = $1 AND NOT (name = ANY($19::text[]))),
+         new_scores AS (
+             INSERT INTO {scores} (run_id, name, value)
+             SELECT (SELECT run_id FROM trace), * FROM UNNEST($19::text[], $20::float8[])
+             ON CONFLICT (run_id, name) DO UPDATE SET value = EXCLUDED.value),
+         old_models AS (
+             DELETE FROM {models} WHERE run_id = $1 AND NOT (model = ANY($21::text[]))),
+         new_models AS (
+             INSERT INTO {models} (run_id, model, calls, input_tokens, output_tokens, cost_nano_usd)
+             SELECT (SELECT run_id FROM trace), * FROM UNNEST($21::text[], $22::text[]::numeric[],
+                 $23::text[]::numeric[], $24::text[]::numeric[], $25::text[]::numeric[])
+             ON CONFLICT (run_id, model) DO UPDATE SET calls = EXCLUDED.calls,
+                 input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens,
+                 cost_nano_usd = EXCLUDED.cost_nano_usd)
+         SELECT 1",
+        traces = t.traces,
+        metadata = t.metadata,
+        scores = t.scores,
+        models = t.models,
     );
-    let stmt = tx.prepare_cached(&sql).await.map_err(failed)?;
+    let stmt = client.prepare_cached(&sql).await.map_err(failed)?;
     let [errors, failed_steps, input, output, cost] = &row.counters;
-    tx.execute(
-        &stmt,
-        &[
-            &row.run_id,
-            &row.created_at,
-            &row.name,
-            &row.session_id,
-            &row.parent_run_id,
-            &row.status,
-            &row.steps,
-            &row.total_ms,
-            errors,
-            failed_steps,
-            input,
-            output,
-            cost,
-            &row.summary,
-            &row.body,
-            &row.search_text,
-        ],
-    )
-    .await
-    .map_err(failed)?;
-    for table in [&t.metadata, &t.scores, &t.models] {
-        let stmt = tx
-            .prepare_cached(&format!("DELETE FROM {table} WHERE run_id = $1"))
-            .await
-            .map_err(failed)?;
-        tx.execute(&stmt, &[&row.run_id]).await.map_err(failed)?;
-    }
-    if !row.metadata.0.is_empty() {
-        let sql = format!(
-            "INSERT INTO {} (run_id, key, value) SELECT $1, * FROM UNNEST($2::text[], $3::text[])",
-            t.metadata
-        );
-        let stmt = tx.prepare_cached(&sql).await.map_err(failed)?;
-        tx.execute(&stmt, &[&row.run_id, &row.metadata.0, &row.metadata.1])
-            .await
-            .map_err(failed)?;
-    }
-    if !row.scores.0.is_empty() {
-        let sql = format!(
-            "INSERT INTO {} (run_id, name, value) SELECT $1, * FROM UNNEST($2::text[], $3::float8[])",
-            t.scores
-        );
-        let stmt = tx.prepare_cached(&sql).await.map_err(failed)?;
-        tx.execute(&stmt, &[&row.run_id, &row.scores.0, &row.scores.1])
-            .await
-            .map_err(failed)?;
-    }
-    if !row.models.0.is_empty() {
-        let sql = format!(
-            "INSERT INTO {} (run_id, model, calls, input_tokens, output_tokens, cost_nano_usd)
-             SELECT $1, * FROM UNNEST($2::text[], $3::text[]::numeric[], $4::text[]::numeric[],
-                 $5::text[]::numeric[], $6::text[]::numeric[])",
-            t.models
-        );
-        let stmt = tx.prepare_cached(&sql).await.map_err(failed)?;
-        let [calls, input, output, cost] = &row.models.1;
-        tx.execute(
+    let [calls, model_input, model_output, model_cost] = &row.models.1;
+    client
+        .execute(
             &stmt,
-            &[&row.run_id, &row.models.0, calls, input, output, cost],
+            &[
+                &row.run_id,
+                &row.created_at,
+                &row.name,
+                &row.session_id,
+                &row.parent_run_id,
+                &row.status,
+                &row.steps,
+                &row.total_ms,
+                errors,
+                failed_steps,
+                input,
+                output,
+                cost,
+                &row.summary,
+                &row.body,
+                &row.search_text,
+                &row.metadata.0,
+                &row.metadata.1,
+                &row.scores.0,
+                &row.scores.1,
+                &row.models.0,
+                calls,
+                model_input,
+                model_output,
+                model_cost,
+            ],
         )
         .await
         .map_err(failed)?;
-    }
     Ok(())
 }
 

@@ -1,0 +1,404 @@
+//! The JSON API under `/api/`, and `/healthz`.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use trace_store_core::{
+    Error, GroupBy, RetentionPolicy, Score, ScoreSource, Timestamp, Trace, TraceFilter, TraceStats,
+    TraceStoreExt, TraceSummary,
+};
+
+use crate::AppState;
+use crate::body::read_limited;
+use crate::error::{ApiError, ApiResult};
+use crate::params::{DEFAULT_LIMIT, MAX_LIMIT, Params, encode_cursor};
+use crate::redact::redact_url;
+
+/// Children listed with one trace.
+const MAX_CHILDREN: usize = 100;
+/// Traces looked at to pick the metadata keys worth a column.
+const PINNED_SAMPLE: usize = 200;
+/// Metadata keys pinned as columns at most.
+const PINNED_KEYS: usize = 3;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/traces", get(list_traces))
+        .route("/api/traces/count", get(count_traces))
+        .route("/api/traces/{run_id}", get(get_trace).delete(delete_trace))
+        .route("/api/traces/{run_id}/scores", post(add_score))
+        .route("/api/stats", get(stats))
+        .route("/api/sessions", get(list_sessions))
+        .route("/api/sessions/{session_id}", get(get_session))
+        .route("/api/delete", post(delete_matching))
+        .route("/api/purge", post(purge))
+        .route("/api/config", get(config))
+}
+
+type Reply = ApiResult<Json<Value>>;
+
+pub(crate) async fn healthz(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({"ok": true, "store": redact_url(&state.options.store_label)}))
+}
+
+fn path_value(path: Result<Path<String>, PathRejection>) -> ApiResult<String> {
+    path.map(|Path(value)| value)
+        .map_err(|rejection| ApiError::invalid(format!("bad path: {rejection}")))
+}
+
+async fn list_traces(State(state): State<AppState>, RawQuery(query): RawQuery) -> Reply {
+    let mut params = Params::parse(query.as_deref())?;
+    let mut filter = params.take_filter()?;
+    params.take_paging(&mut filter, Some(DEFAULT_LIMIT))?;
+    params.finish()?;
+    let limit = filter.limit.unwrap_or(DEFAULT_LIMIT);
+    let traces = state
+        .blocking(move |store| Ok(store.query(&filter)?))
+        .await?;
+    // A full page may have a successor; a short one is the last.
+    let next = (limit > 0 && traces.len() == limit)
+        .then(|| traces.last().map(|last| encode_cursor(&last.cursor())))
+        .flatten();
+    Ok(Json(json!({"traces": traces, "next": next})))
+}
+
+async fn count_traces(State(state): State<AppState>, RawQuery(query): RawQuery) -> Reply {
+    let mut params = Params::parse(query.as_deref())?;
+    let filter = params.take_filter()?;
+    ignore_paging(&mut params)?;
+    params.finish()?;
+    let count = state
+        .blocking(move |store| Ok(store.count(&filter)?))
+        .await?;
+    Ok(Json(json!({"count": count})))
+}
+
+async fn get_trace(
+    State(state): State<AppState>,
+    run_id: Result<Path<String>, PathRejection>,
+) -> Reply {
+    let run_id = path_value(run_id)?;
+    state
+        .blocking(move |store| {
+            let trace = store
+                .load(&run_id)
+                .map_err(|error| not_found(error, &run_id))?;
+            let summary = TraceSummary::from(&trace);
+            let children = store.query(
+                &TraceFilter::new()
+                    .with_parent_run_id(run_id.clone())
+                    .with_limit(MAX_CHILDREN),
+            )?;
+            Ok(Json(
+                json!({"trace": trace, "summary": summary, "children": children}),
+            ))
+        })
+        .await
+}
+
+/// Counts and totals cover every match: paging parameters a client sends along with
+/// its filters (the list's `limit`, `after`) are checked, then not applied.
+fn ignore_paging(params: &mut Params) -> ApiResult<()> {
+    params.take_paging(&mut TraceFilter::new(), None)
+}
+
+fn not_found(error: Error, run_id: &str) -> ApiError {
+    match error {
+        Error::NotFound { .. } => ApiError::not_found(format!("no trace with run_id {run_id:?}")),
+        other => other.into(),
+    }
+}
+
+async fn delete_trace(
+    State(state): State<AppState>,
+    run_id: Result<Path<String>, PathRejection>,
+) -> Reply {
+    let run_id = path_value(run_id)?;
+    let deleted = state
+        .blocking(move |store| Ok(store.delete(&run_id)?))
+        .await?;
+    Ok(Json(json!({"deleted": deleted})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScoreBody {
+    name: String,
+    value: Option<f64>,
+    label: Option<String>,
+    comment: Option<String>,
+    source: Option<String>,
+    step_id: Option<String>,
+}
+
+/// A JSON body of at most the server's limit, decoded into `T`; a body that is not
+/// the expected JSON is 400 naming why.
+async fn json_body<T: serde::de::DeserializeOwned>(state: &AppState, body: Body) -> ApiResult<T> {
+    let bytes = read_limited(body, state.options.max_body).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|error| ApiError::invalid(format!("the JSON body is not valid: {error}")))
+}
+
+async fn add_score(
+    State(state): State<AppState>,
+    run_id: Result<Path<String>, PathRejection>,
+    body: Body,
+) -> Reply {
+    let run_id = path_value(run_id)?;
+    let request: ScoreBody = json_body(&state, body).await?;
+    let mut score = Score::new(request.name);
+    score.value = request.value;
+    score.label = request.label;
+    score.comment = request.comment;
+    score.step_id = request.step_id;
+    if let Some(source) = request.source {
+        score.source = ScoreSource::from_name(&source);
+    }
+    score.validate()?;
+    state
+        .blocking(move |store| {
+            let stored = store
+                .load(&run_id)
+                .map_err(|error| not_found(error, &run_id))?;
+            // A part that carries only the score: merge keeps every other field, and
+            // `created_at` stays the stored one (merge takes the earlier).
+            let mut part = Trace::new(run_id).with_created_at(stored.created_at);
+            part.schema_version = stored.schema_version;
+            part.add_score(score);
+            let merged = store.merge(&part)?;
+            Ok(Json(json!({"summary": TraceSummary::from(&merged)})))
+        })
+        .await
+}
+
+async fn stats(State(state): State<AppState>, RawQuery(query): RawQuery) -> Reply {
+    let mut params = Params::parse(query.as_deref())?;
+    let group = params
+        .take("group")
+        .map(|text| {
+            text.parse::<GroupBy>()
+                .map_err(|error| ApiError::invalid(format!("parameter group: {}", describe(error))))
+        })
+        .transpose()?;
+    let filter = params.take_filter()?;
+    ignore_paging(&mut params)?;
+    params.finish()?;
+    state
+        .blocking(move |store| {
+            let total = store.stats(&filter)?;
+            let groups = match group {
+                Some(group) => store.stats_by(&filter, group)?,
+                None => Vec::new(),
+            };
+            let groups: Vec<Value> = groups
+                .into_iter()
+                .map(|(key, stats)| json!({"label": key.to_string(), "key": key, "stats": stats}))
+                .collect();
+            Ok(Json(json!({"total": total, "groups": groups})))
+        })
+        .await
+}
+
+fn describe(error: Error) -> String {
+    match error {
+        Error::InvalidInput { message } => message,
+        other => other.to_string(),
+    }
+}
+
+/// One session as `/api/sessions` lists it.
+struct SessionRow {
+    session_id: String,
+    stats: TraceStats,
+    first: Timestamp,
+    last: Timestamp,
+}
+
+async fn list_sessions(State(state): State<AppState>, RawQuery(query): RawQuery) -> Reply {
+    let mut params = Params::parse(query.as_deref())?;
+    let filter = params.take_filter()?;
+    let offset = params.take_number("offset")?.unwrap_or(0);
+    let limit = params.take_number("limit")?.unwrap_or(DEFAULT_LIMIT);
+    if limit > MAX_LIMIT {
+        return Err(ApiError::invalid(format!(
+            "parameter limit: {limit} is more than the maximum of {MAX_LIMIT}"
+        )));
+    }
+    params.finish()?;
+    state
+        .blocking(move |store| {
+            let summaries = store.query(&filter)?;
+            let mut sessions: BTreeMap<String, SessionRow> = BTreeMap::new();
+            for summary in &summaries {
+                let Some(session_id) = &summary.session_id else {
+                    continue;
+                };
+                let row = sessions
+                    .entry(session_id.clone())
+                    .or_insert_with(|| SessionRow {
+                        session_id: session_id.clone(),
+                        stats: TraceStats::default(),
+                        first: summary.created_at,
+                        last: summary.created_at,
+                    });
+                row.stats.add(summary);
+                row.first = row.first.min(summary.created_at);
+                row.last = row.last.max(summary.created_at);
+            }
+            let mut rows: Vec<SessionRow> = sessions.into_values().collect();
+            rows.sort_by(|a, b| (b.last, &b.session_id).cmp(&(a.last, &a.session_id)));
+            let sessions: Vec<Value> = rows
+                .into_iter()
+                .skip(offset)
+                .take(limit)
+                .map(|row| {
+                    json!({"session_id": row.session_id, "stats": row.stats,
+                           "first": row.first, "last": row.last})
+                })
+                .collect();
+            Ok(Json(json!({"sessions": sessions})))
+        })
+        .await
+}
+
+async fn get_session(
+    State(state): State<AppState>,
+    session_id: Result<Path<String>, PathRejection>,
+) -> Reply {
+    let session_id = path_value(session_id)?;
+    state
+        .blocking(move |store| {
+            let mut turns = store.query(&TraceFilter::new().with_session_id(session_id.clone()))?;
+            if turns.is_empty() {
+                return Err(ApiError::not_found(format!(
+                    "no trace with session_id {session_id:?}"
+                )));
+            }
+            turns.reverse();
+            Ok(Json(json!({"session_id": session_id, "turns": turns})))
+        })
+        .await
+}
+
+async fn delete_matching(State(state): State<AppState>, RawQuery(query): RawQuery) -> Reply {
+    let mut params = Params::parse(query.as_deref())?;
+    let confirm = params.take_bool("confirm")?;
+    let mut filter = params.take_filter()?;
+    params.take_paging(&mut filter, None)?;
+    params.finish()?;
+    if !confirm {
+        return Err(ApiError::invalid(
+            "deleting by filter needs confirm=true (check what it selects with /api/traces/count first)",
+        ));
+    }
+    let deleted = state
+        .blocking(move |store| Ok(store.delete_where(&filter)?))
+        .await?;
+    Ok(Json(json!({"deleted": deleted})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PurgeBody {
+    older_than: Option<String>,
+    keep: Option<u64>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+async fn purge(State(state): State<AppState>, body: Body) -> Reply {
+    let request: PurgeBody = json_body(&state, body).await?;
+    let now = Timestamp::now();
+    let mut policy = RetentionPolicy::new();
+    if let Some(older_than) = &request.older_than {
+        let duration = humantime::parse_duration(older_than.trim()).map_err(|_| {
+            ApiError::invalid(format!(
+                "older_than: {older_than:?} is not a duration such as 30d, 12h or 90m"
+            ))
+        })?;
+        policy = policy.with_max_age(duration);
+    }
+    if let Some(keep) = request.keep {
+        policy = policy.with_max_count(keep);
+    }
+    if policy.max_age.is_none() && policy.max_count.is_none() {
+        return Err(ApiError::invalid(
+            "purge needs older_than (such as \"30d\"), keep (a number of traces), or both",
+        ));
+    }
+    let dry_run = request.dry_run;
+    state
+        .blocking(move |store| {
+            let (by_age, by_count) = if dry_run {
+                would_purge(store, &policy, now)?
+            } else {
+                let report = store.purge(&policy, now)?;
+                (report.deleted_by_age, report.deleted_by_count)
+            };
+            Ok(Json(json!({
+                "deleted_by_age": by_age, "deleted_by_count": by_count, "dry_run": dry_run
+            })))
+        })
+        .await
+}
+
+/// What `purge` would delete, counted without deleting. Age goes first and removes
+/// the oldest traces, so what the count limit then removes is whatever remains past
+/// the newest `max_count`.
+fn would_purge(
+    store: &dyn trace_store_core::TraceStore,
+    policy: &RetentionPolicy,
+    now: Timestamp,
+) -> ApiResult<(u64, u64)> {
+    let mut by_age = 0;
+    if let Some(max_age) = policy.max_age {
+        let age = i64::try_from(max_age.as_micros()).unwrap_or(i64::MAX);
+        let cutoff = now.saturating_add_micros(age.saturating_neg());
+        if cutoff > Timestamp::MIN {
+            by_age =
+                store.count(&TraceFilter::new().with_until(cutoff.saturating_add_micros(-1)))?;
+        }
+    }
+    let by_count = match policy.max_count {
+        Some(keep) => {
+            let remaining = store.count(&TraceFilter::new())?.saturating_sub(by_age);
+            remaining.saturating_sub(keep)
+        }
+        None => 0,
+    };
+    Ok((by_age, by_count))
+}
+
+async fn config(State(state): State<AppState>) -> Reply {
+    let store_label = redact_url(&state.options.store_label);
+    state
+        .blocking(move |store| {
+            let newest = store.list(PINNED_SAMPLE, 0)?;
+            let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+            for summary in &newest {
+                for key in summary.metadata.keys() {
+                    *counts.entry(key).or_default() += 1;
+                }
+            }
+            let mut keys: Vec<(&str, usize)> = counts.into_iter().collect();
+            keys.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+            let pinned: Vec<&str> = keys
+                .into_iter()
+                .take(PINNED_KEYS)
+                .map(|(key, _)| key)
+                .collect();
+            Ok(Json(json!({
+                "store": store_label,
+                "version": env!("CARGO_PKG_VERSION"),
+                "pinned_metadata": pinned,
+            })))
+        })
+        .await
+}
