@@ -9,9 +9,12 @@ use serde::Serialize;
 use tempfile::TempDir;
 use trace_store::jsonl::JsonlOptions;
 use trace_store::sqlite::SqliteOptions;
-use trace_store::{Durability, JsonlStore, MemoryStore, RedisStore, SqliteStore, TraceStore};
+use trace_store::{
+    Durability, JsonlStore, MemoryStore, PostgresStore, RedisStore, SqliteStore, TraceStore,
+};
 
 use crate::BenchResult;
+use crate::postgres_env::PostgresEnv;
 use crate::redis_env::RedisEnv;
 
 /// A backend the bench can run.
@@ -22,14 +25,16 @@ pub(crate) enum Backend {
     Sqlite,
     Jsonl,
     Redis,
+    Postgres,
 }
 
 impl Backend {
-    pub(crate) const ALL: [Backend; 4] = [
+    pub(crate) const ALL: [Backend; 5] = [
         Backend::Memory,
         Backend::Sqlite,
         Backend::Jsonl,
         Backend::Redis,
+        Backend::Postgres,
     ];
 
     pub(crate) fn as_str(self) -> &'static str {
@@ -38,6 +43,7 @@ impl Backend {
             Backend::Sqlite => "sqlite",
             Backend::Jsonl => "jsonl",
             Backend::Redis => "redis",
+            Backend::Postgres => "postgres",
         }
     }
 
@@ -60,7 +66,7 @@ impl FromStr for Backend {
         Backend::ALL
             .into_iter()
             .find(|b| b.as_str() == s.trim())
-            .ok_or_else(|| format!("unknown backend {s:?} (expected memory, sqlite, jsonl, redis)"))
+            .ok_or_else(|| format!("unknown backend {s:?} (expected memory, sqlite, jsonl, redis, postgres)"))
     }
 }
 
@@ -71,6 +77,7 @@ pub(crate) enum StoreHandle {
     Sqlite(SqliteStore),
     Jsonl(JsonlStore),
     Redis(RedisStore),
+    Postgres(PostgresStore),
     /// A store the tests build (deliberately wrong ones, to prove the checks fail).
     #[cfg(test)]
     Test(Box<dyn TraceStore>),
@@ -83,6 +90,7 @@ impl StoreHandle {
             StoreHandle::Sqlite(s) => s,
             StoreHandle::Jsonl(s) => s,
             StoreHandle::Redis(s) => s,
+            StoreHandle::Postgres(s) => s,
             #[cfg(test)]
             StoreHandle::Test(s) => s,
         }
@@ -95,18 +103,21 @@ pub(crate) struct Env {
     dir: TempDir,
     durability: Durability,
     redis: Option<RedisEnv>,
+    postgres: Option<PostgresEnv>,
     /// Replaces the memory backend in tests.
     #[cfg(test)]
     pub(crate) memory_factory: Option<fn() -> Box<dyn TraceStore>>,
 }
 
 impl Env {
-    /// A fresh temporary directory (under `base` if given) and, if `with_redis`, a
-    /// Redis server: `TRACE_STORE_REDIS_URL` if set, otherwise a private one.
+    /// A fresh temporary directory (under `base` if given) and, if asked for, a Redis
+    /// server and a PostgreSQL server: `TRACE_STORE_REDIS_URL` /
+    /// `TRACE_STORE_POSTGRES_URL` if set, otherwise private ones.
     pub(crate) fn new(
         base: Option<&PathBuf>,
         durability: Durability,
         with_redis: bool,
+        with_postgres: bool,
     ) -> BenchResult<Env> {
         let dir = match base {
             Some(base) => tempfile::Builder::new()
@@ -121,10 +132,16 @@ impl Env {
         } else {
             None
         };
+        let postgres = if with_postgres {
+            Some(PostgresEnv::start()?)
+        } else {
+            None
+        };
         Ok(Env {
             dir,
             durability,
             redis,
+            postgres,
             #[cfg(test)]
             memory_factory: None,
         })
@@ -138,6 +155,12 @@ impl Env {
         self.redis
             .as_ref()
             .ok_or_else(|| "no Redis server was started for this run".into())
+    }
+
+    pub(crate) fn postgres(&self) -> BenchResult<&PostgresEnv> {
+        self.postgres
+            .as_ref()
+            .ok_or_else(|| "no PostgreSQL server was started for this run".into())
     }
 
     /// A path in the run's directory.
@@ -164,6 +187,9 @@ impl Env {
                 JsonlOptions::default().with_durability(d),
             )?),
             Backend::Redis => StoreHandle::Redis(RedisStore::open(&self.redis()?.store_url(name))?),
+            Backend::Postgres => {
+                StoreHandle::Postgres(PostgresStore::open(&self.postgres()?.store_url(name))?)
+            }
         })
     }
 
@@ -182,6 +208,7 @@ impl Env {
                 }
             }
             Backend::Redis => self.redis()?.remove_store(name)?,
+            Backend::Postgres => self.postgres()?.remove_store(name)?,
         }
         Ok(())
     }
@@ -191,7 +218,7 @@ impl Env {
         let files: &[&str] = match backend {
             Backend::Sqlite => &["db", "db-wal"],
             Backend::Jsonl => &["jsonl"],
-            Backend::Memory | Backend::Redis => return None,
+            Backend::Memory | Backend::Redis | Backend::Postgres => return None,
         };
         Some(
             files
@@ -219,6 +246,6 @@ mod tests {
         for b in Backend::ALL {
             assert_eq!(b.as_str().parse::<Backend>(), Ok(b));
         }
-        assert!("postgres".parse::<Backend>().is_err());
+        assert!("mysql".parse::<Backend>().is_err());
     }
 }

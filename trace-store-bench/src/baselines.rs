@@ -45,6 +45,7 @@ pub(crate) fn run(
         Backend::Sqlite => Some(sqlite(env, &wl.traces, bodies, &wl.load_ids)?),
         Backend::Jsonl => Some(file_append(env, &wl.traces, bodies, &wl.load_ids)?),
         Backend::Redis => Some(redis(env, &wl.traces, bodies, &wl.load_ids)?),
+        Backend::Postgres => Some(postgres(env, &wl.traces, bodies, &wl.load_ids)?),
     })
 }
 
@@ -269,6 +270,76 @@ fn redis(
         how: format!(
             "redis crate, one connection: SET body + ZADD created_at per trace as one MULTI/EXEC round trip; the same pipelined {REDIS_PIPELINE_BATCH} traces per round trip; GET by key"
         ),
+        ops,
+    })
+}
+
+const POSTGRES_SCHEMA: &str = "CREATE TABLE {t} (
+    run_id TEXT COLLATE \"C\" PRIMARY KEY,
+    created_at BIGINT NOT NULL,
+    body TEXT NOT NULL
+)";
+
+/// The same bodies through a bare tokio-postgres client: one upsert per trace (one
+/// round trip), all of them in one transaction, and a select by primary key.
+fn postgres(
+    env: &Env,
+    traces: &[Trace],
+    bodies: &[Vec<u8>],
+    load_ids: &[String],
+) -> BenchResult<BaselineRun> {
+    let pg = env.postgres()?;
+    let client = pg.connect()?;
+    let schema = pg.schema("baseline");
+    let table = format!("\"{schema}\".bare");
+    pg.block_on(client.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS \"{schema}\"; {}",
+        POSTGRES_SCHEMA.replace("{t}", &table)
+    )))?;
+    let insert = format!(
+        "INSERT INTO {table} (run_id, created_at, body) VALUES ($1, $2, $3)
+         ON CONFLICT (run_id) DO UPDATE SET created_at = EXCLUDED.created_at, body = EXCLUDED.body"
+    );
+    let texts: Vec<&str> = bodies
+        .iter()
+        .map(|b| std::str::from_utf8(b))
+        .collect::<Result<_, _>>()?;
+    let mut ops = Vec::new();
+    let stmt = pg.block_on(client.prepare(&insert))?;
+    let mut samples = Samples::with_capacity(bodies.len());
+    for (trace, body) in traces.iter().zip(&texts) {
+        let at = trace.created_at.as_micros();
+        samples.time(|| pg.block_on(client.execute(&stmt, &[&trace.run_id, &at, body])))?;
+    }
+    ops.push(samples.stats("insert_row"));
+
+    let select = pg.block_on(client.prepare(&format!("SELECT body FROM {table} WHERE run_id = $1")))?;
+    let mut samples = Samples::with_capacity(load_ids.len());
+    for id in load_ids {
+        let row = samples.time(|| pg.block_on(client.query_opt(&select, &[id])))?;
+        if row.is_none() {
+            return Err(format!("bare postgres: {id:?} not found").into());
+        }
+    }
+    ops.push(samples.stats("select_body"));
+
+    pg.block_on(client.batch_execute(&format!("TRUNCATE {table}")))?;
+    let mut samples = Samples::with_capacity(1);
+    samples.time(|| {
+        pg.block_on(async {
+            client.batch_execute("BEGIN").await?;
+            for (trace, body) in traces.iter().zip(&texts) {
+                let at = trace.created_at.as_micros();
+                client.execute(&stmt, &[&trace.run_id, &at, body]).await?;
+            }
+            client.batch_execute("COMMIT").await
+        })
+    })?;
+    ops.push(samples.stats("insert_tx"));
+    pg.remove_store("baseline")?;
+    Ok(BaselineRun {
+        engine: Backend::Postgres,
+        how: "tokio-postgres, one connection: one prepared upsert of (run_id, created_at, body text) per trace; the same in one transaction; SELECT body by primary key".into(),
         ops,
     })
 }

@@ -4,6 +4,7 @@
 mod backends;
 mod baselines;
 mod markdown;
+mod postgres_env;
 mod redis_env;
 mod reference;
 mod replay;
@@ -39,7 +40,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "memory,sqlite,jsonl,redis"
+        default_value = "memory,sqlite,jsonl,redis,postgres"
     )]
     backends: Vec<Backend>,
     /// Traces to import from the workload (default: all the plan names).
@@ -119,12 +120,26 @@ fn run(args: Args) -> BenchResult<bool> {
 
     let mut failures = Vec::new();
     let want_redis = backends.contains(&Backend::Redis);
-    let env = match Env::new(args.dir.as_ref(), args.durability, want_redis) {
+    let want_postgres = backends.contains(&Backend::Postgres);
+    let env = match Env::new(args.dir.as_ref(), args.durability, want_redis, want_postgres) {
         Ok(env) => env,
-        Err(e) if want_redis => {
-            failures.push(format!("redis: {e}"));
-            backends.retain(|b| *b != Backend::Redis);
-            Env::new(args.dir.as_ref(), args.durability, false)?
+        Err(e) if want_redis || want_postgres => {
+            // Find out which server is missing, and go on without it.
+            let redis_ok = !want_redis || Env::new(None, args.durability, true, false).is_ok();
+            if !redis_ok {
+                failures.push(format!("redis: {e}"));
+                backends.retain(|b| *b != Backend::Redis);
+            }
+            if want_postgres && (redis_ok || Env::new(None, args.durability, false, true).is_err()) {
+                failures.push(format!("postgres: {e}"));
+                backends.retain(|b| *b != Backend::Postgres);
+            }
+            Env::new(
+                args.dir.as_ref(),
+                args.durability,
+                backends.contains(&Backend::Redis),
+                backends.contains(&Backend::Postgres),
+            )?
         }
         Err(e) => return Err(e),
     };
@@ -158,7 +173,7 @@ fn run(args: Args) -> BenchResult<bool> {
     let scale_backends: Vec<Backend> = backends
         .iter()
         .copied()
-        .filter(|b| *b != Backend::Redis)
+        .filter(|b| !matches!(b, Backend::Redis | Backend::Postgres))
         .collect();
     let (scaling, scaling_fill) = if sizes.is_empty() || scale_backends.is_empty() {
         (Vec::new(), Vec::new())

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use trace_store_redis::server::RedisServer;
+use trace_store_test_support::RedisServer;
 
 use crate::BenchResult;
 

@@ -407,7 +407,7 @@ mod tests {
     fn run_with(factory: Factory) -> BenchResult<ReplayRun> {
         let wl = sample();
         let reference = Reference::new(&wl.traces);
-        let mut env = Env::new(None, trace_store::Durability::Flush, false)?;
+        let mut env = Env::new(None, trace_store::Durability::Flush, false, false)?;
         env.memory_factory = Some(factory);
         replay(&env, Backend::Memory, &wl, &reference)
     }

@@ -139,6 +139,9 @@ const PAIRS: &[(Backend, &str, &str, &str)] = &[
     (Backend::Redis, "save", "set_zadd_round_trip", "median"),
     (Backend::Redis, "save_many", "set_zadd_pipeline", "total"),
     (Backend::Redis, "load", "get", "median"),
+    (Backend::Postgres, "save", "insert_row", "median"),
+    (Backend::Postgres, "save_many", "insert_tx", "total"),
+    (Backend::Postgres, "load", "select_body", "median"),
 ];
 
 pub(crate) fn ratios(replay: &[ReplayRun], baselines: &[BaselineRun]) -> Vec<Ratio> {
@@ -212,6 +215,9 @@ const TARGETS_MS: &[(Backend, &str, f64)] = &[
     (Backend::Redis, "query_user", 2.0),
     (Backend::Redis, "load", 0.2),
     (Backend::Redis, "delete", 0.3),
+    (Backend::Postgres, "list_50", 1.0),
+    (Backend::Postgres, "query_user", 2.0),
+    (Backend::Postgres, "load", 0.5),
 ];
 
 /// Targets are judged on the median: the machine is shared and noisy, and one stall
@@ -237,19 +243,21 @@ pub(crate) fn targets(replay: &[ReplayRun], ratios: &[Ratio]) -> Vec<TargetCheck
             mean_met: Some(stats.mean_ms <= limit),
         });
     }
-    if let Some(r) = ratios
-        .iter()
-        .find(|r| r.backend == Backend::Sqlite && r.op == "save_many")
-    {
-        out.push(TargetCheck {
-            backend: Backend::Sqlite,
-            op: "save_many".into(),
-            target: "within 2x of bare insert_tx".into(),
-            measured: r.ratio,
-            met: r.ratio <= 2.0,
-            mean: None,
-            mean_met: None,
-        });
+    for (backend, op, base) in [
+        (Backend::Sqlite, "save_many", "insert_tx"),
+        (Backend::Postgres, "save", "insert_row"),
+    ] {
+        if let Some(r) = ratios.iter().find(|r| r.backend == backend && r.op == op) {
+            out.push(TargetCheck {
+                backend,
+                op: op.into(),
+                target: format!("within 2x of bare {base}"),
+                measured: r.ratio,
+                met: r.ratio <= 2.0,
+                mean: None,
+                mean_met: None,
+            });
+        }
     }
     out
 }

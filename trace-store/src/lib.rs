@@ -3,6 +3,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod url;
+#[cfg(feature = "tokio")]
+mod async_store;
 
 pub use trace_store_core::*;
 pub use url::StoreUrl;
@@ -30,6 +32,25 @@ pub use trace_store_jsonl::JsonlStore;
 pub use trace_store_redis as redis;
 #[cfg(feature = "redis")]
 pub use trace_store_redis::RedisStore;
+
+/// The PostgreSQL backend (feature `postgres`).
+#[cfg(feature = "postgres")]
+pub use trace_store_postgres as postgres;
+#[cfg(feature = "postgres")]
+pub use trace_store_postgres::PostgresStore;
+
+/// Async access to any store on Tokio's blocking pool (feature `tokio`).
+#[cfg(feature = "tokio")]
+pub use async_store::AsyncStore;
+
+/// Recording while the agent runs (feature `recorder`): [`recorder::Recorder`],
+/// [`recorder::Run`], pricing, capture, and with its `tracing` feature the `TraceLayer`.
+#[cfg(feature = "recorder")]
+pub use trace_store_recorder as recorder;
+#[cfg(feature = "recorder")]
+pub use trace_store_recorder::{
+    Capture, Pricing, Recorder, RecorderOptions, Run, RunOptions, StepGuard,
+};
 
 /// Opens the store a URL names, picking the backend at run time.
 ///

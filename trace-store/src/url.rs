@@ -18,6 +18,7 @@ use trace_store_core::{Durability, Error, Result, TraceStore};
 /// | `sqlite::memory:` | private in-memory SQLite database |
 /// | `jsonl://traces.jsonl` | JSON Lines file |
 /// | `redis://127.0.0.1:6379/0?prefix=myapp` | Redis server (also `rediss://`, `redis+unix://`) |
+/// | `postgres://user@db.internal/traces?schema=team_a` | PostgreSQL (also `postgresql://`) |
 ///
 /// File backends take `?durability=sync` (fsync every save) or `flush` (the default).
 /// A path is everything between `://` and the parameters, taken as written (Windows
@@ -59,15 +60,20 @@ pub enum StoreUrl {
         /// Durability of each save.
         durability: Durability,
     },
-    /// `redis://..`, `rediss://..`, `redis+unix://..`, passed whole to the Redis backend.
+    /// `redis://..`, `rediss://..`, `redis+unix://..`, `redis+cluster://..`, passed whole
+    /// to the Redis backend.
     Redis {
+        /// The URL as given, password included: print the `StoreUrl`, not this field.
+        url: String,
+    },
+    /// `postgres://..` or `postgresql://..`, passed whole to the PostgreSQL backend.
+    Postgres {
         /// The URL as given, password included: print the `StoreUrl`, not this field.
         url: String,
     },
 }
 
-const SCHEMES: &str =
-    "memory://, sqlite://PATH, sqlite::memory:, jsonl://PATH, redis://HOST:PORT/DB";
+const SCHEMES: &str = "memory://, sqlite://PATH, sqlite::memory:, jsonl://PATH, redis://HOST:PORT/DB, postgres://USER@HOST/DB";
 
 impl FromStr for StoreUrl {
     type Err = Error;
@@ -87,7 +93,10 @@ impl FromStr for StoreUrl {
         // Schemes are case-insensitive (RFC 3986); paths are not.
         let scheme = scheme.to_ascii_lowercase();
         match scheme.as_str() {
-            "redis" | "rediss" | "redis+unix" | "unix" => Ok(StoreUrl::Redis {
+            "redis" | "rediss" | "redis+unix" | "unix" | "redis+cluster" => Ok(StoreUrl::Redis {
+                url: url.to_owned(),
+            }),
+            "postgres" | "postgresql" => Ok(StoreUrl::Postgres {
                 url: url.to_owned(),
             }),
             "memory" => {
@@ -206,7 +215,9 @@ impl fmt::Display for StoreUrl {
                 path: p,
                 durability: d,
             } => write!(f, "jsonl://{}{}", path(p), durability(d)),
-            StoreUrl::Redis { url } => f.write_str(&redact_password(url)),
+            StoreUrl::Redis { url } | StoreUrl::Postgres { url } => {
+                f.write_str(&redact_password(url))
+            }
         }
     }
 }
@@ -233,6 +244,10 @@ impl fmt::Debug for StoreUrl {
                 .debug_struct("Redis")
                 .field("url", &redact_password(url))
                 .finish(),
+            StoreUrl::Postgres { url } => f
+                .debug_struct("Postgres")
+                .field("url", &redact_password(url))
+                .finish(),
         }
     }
 }
@@ -252,17 +267,15 @@ fn redact_password(url: &str) -> String {
         },
         None => rest.to_owned(),
     };
-    // `redis+unix:///path?pass=..` carries the password as a parameter.
+    // Passwords also travel as parameters (`redis+unix:///path?pass=..`,
+    // `postgres://h/db?password=..`), their names possibly percent-encoded.
     let rest = match rest.split_once('?') {
         Some((path, query)) => {
-            let pairs: Vec<&str> = query
+            let pairs: Vec<String> = query
                 .split('&')
-                .map(|pair| {
-                    if pair.starts_with("pass=") {
-                        "pass=***"
-                    } else {
-                        pair
-                    }
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if is_secret_param(key) => format!("{key}=***"),
+                    _ => pair.to_owned(),
                 })
                 .collect();
             format!("{path}?{}", pairs.join("&"))
@@ -272,11 +285,23 @@ fn redact_password(url: &str) -> String {
     format!("{scheme}://{rest}")
 }
 
+/// A parameter whose value is a credential: its decoded name mentions a password,
+/// secret or token.
+fn is_secret_param(key: &str) -> bool {
+    let key = percent_encoding::percent_decode_str(key)
+        .decode_utf8_lossy()
+        .to_ascii_lowercase();
+    ["pass", "secret", "token", "auth", "key"]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
 #[cfg(not(all(
     feature = "memory",
     feature = "sqlite",
     feature = "jsonl",
-    feature = "redis"
+    feature = "redis",
+    feature = "postgres"
 )))]
 fn feature_off(feature: &str, url: &StoreUrl) -> Error {
     Error::invalid(format!(
@@ -308,11 +333,14 @@ impl StoreUrl {
             )?)),
             #[cfg(feature = "redis")]
             StoreUrl::Redis { url } => Ok(Box::new(crate::RedisStore::open(url)?)),
+            #[cfg(feature = "postgres")]
+            StoreUrl::Postgres { url } => Ok(Box::new(crate::PostgresStore::open(url)?)),
             #[cfg(not(all(
                 feature = "memory",
                 feature = "sqlite",
                 feature = "jsonl",
-                feature = "redis"
+                feature = "redis",
+                feature = "postgres"
             )))]
             other => Err(feature_off(other.feature(), other)),
         }
@@ -325,6 +353,7 @@ impl StoreUrl {
             StoreUrl::Sqlite { .. } => "sqlite",
             StoreUrl::Jsonl { .. } => "jsonl",
             StoreUrl::Redis { .. } => "redis",
+            StoreUrl::Postgres { .. } => "postgres",
         }
     }
 }
@@ -406,6 +435,9 @@ mod tests {
             "redis://user:sec@ret@host/0",
             "redis+unix:///run/redis.sock?db=1&pass=secret",
             "unix:///run/redis.sock?pass=secret&db=1",
+            "redis://h/0?p%61ss=secret",
+            "postgres://h/db?password=secret&sslmode=require",
+            "postgresql://me:secret@db:5432/x?schema=a",
         ] {
             let url: StoreUrl = text.parse().unwrap();
             for shown in [url.to_string(), format!("{url:?}")] {

@@ -3,7 +3,7 @@
 
 use std::io::Write as _;
 
-use trace_store::redis::server::RedisServer;
+use trace_store_test_support::RedisServer;
 use trace_store::{Error, Trace, TraceFilter, TraceStore};
 
 /// The server in `TRACE_STORE_REDIS_URL` (then with prefixes unique to this run), or

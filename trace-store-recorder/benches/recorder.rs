@@ -1,0 +1,230 @@
+//! The recorder's speed: agent-side cost per span with `TraceLayer` installed against a
+//! no-op layer, writer throughput into SQLite, and end-to-end visibility.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group};
+use parking_lot::Mutex;
+use trace_store_core::{
+    GroupBy, GroupKey, Result, Step, Trace, TraceFilter, TraceStats, TraceStore, TraceSummary,
+};
+use trace_store_memory::MemoryStore;
+use trace_store_recorder::{Recorder, RecorderOptions, TraceLayer};
+use trace_store_sqlite::SqliteStore;
+use tracing_subscriber::layer::SubscriberExt;
+
+struct NoopLayer;
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for NoopLayer {}
+
+fn one_span() {
+    let span = tracing::info_span!(
+        "chat",
+        gen_ai.operation.name = "chat",
+        gen_ai.request.model = "gpt-4o-mini",
+        gen_ai.usage.input_tokens = tracing::field::Empty,
+        gen_ai.usage.output_tokens = tracing::field::Empty
+    );
+    span.record("gen_ai.usage.input_tokens", 120_u64);
+    span.record("gen_ai.usage.output_tokens", 30_u64);
+    drop(span);
+}
+
+fn per_span(c: &mut Criterion) {
+    let mut group = c.benchmark_group("per_span");
+    let noop = tracing::Dispatch::new(tracing_subscriber::registry().with(NoopLayer));
+    tracing::dispatcher::with_default(&noop, || {
+        group.bench_function("noop_layer", |b| b.iter(one_span));
+    });
+    let recorder = Recorder::spawn(
+        Arc::new(MemoryStore::unbounded()),
+        RecorderOptions::new().queue_capacity(1 << 20),
+    );
+    let layer = tracing::Dispatch::new(
+        tracing_subscriber::registry().with(TraceLayer::new(recorder.clone())),
+    );
+    tracing::dispatcher::with_default(&layer, || {
+        // As in an agent run: child steps of a root span, 50 per run; only the children
+        // are timed (a run's steps stay in memory until its root closes).
+        group.bench_function("trace_layer_child_span", |b| {
+            b.iter_custom(|iters| {
+                let mut timed = Duration::ZERO;
+                let mut left = iters;
+                while left > 0 {
+                    let chunk = left.min(50);
+                    let root = tracing::info_span!("agent", gen_ai.operation.name = "invoke_agent");
+                    let entered = root.enter();
+                    let start = Instant::now();
+                    for _ in 0..chunk {
+                        one_span();
+                    }
+                    timed += start.elapsed();
+                    drop(entered);
+                    drop(root);
+                    left -= chunk;
+                }
+                timed
+            });
+        });
+    });
+    group.finish();
+}
+
+/// Forwards to SQLite and notes when each run became loadable (its write committed).
+#[derive(Debug)]
+struct CommitClock {
+    inner: SqliteStore,
+    committed: Mutex<HashMap<String, Instant>>,
+}
+
+impl CommitClock {
+    fn note(&self, traces: &[Trace]) {
+        let now = Instant::now();
+        let mut committed = self.committed.lock();
+        for trace in traces {
+            committed.entry(trace.run_id.clone()).or_insert(now);
+        }
+    }
+}
+
+#[deny(clippy::missing_trait_methods)]
+impl TraceStore for CommitClock {
+    fn save(&self, trace: &Trace) -> Result<String> {
+        let saved = self.inner.save(trace)?;
+        self.note(std::slice::from_ref(trace));
+        Ok(saved)
+    }
+    fn load(&self, run_id: &str) -> Result<Trace> {
+        self.inner.load(run_id)
+    }
+    fn list(&self, limit: usize, offset: usize) -> Result<Vec<TraceSummary>> {
+        self.inner.list(limit, offset)
+    }
+    fn query(&self, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
+        self.inner.query(filter)
+    }
+    fn delete(&self, run_id: &str) -> Result<bool> {
+        self.inner.delete(run_id)
+    }
+    fn save_many(&self, traces: &[Trace]) -> Result<Vec<String>> {
+        let saved = self.inner.save_many(traces)?;
+        self.note(traces);
+        Ok(saved)
+    }
+    fn count(&self, filter: &TraceFilter) -> Result<u64> {
+        self.inner.count(filter)
+    }
+    fn stats(&self, filter: &TraceFilter) -> Result<TraceStats> {
+        self.inner.stats(filter)
+    }
+    fn merge(&self, part: &Trace) -> Result<Trace> {
+        let merged = self.inner.merge(part)?;
+        self.note(std::slice::from_ref(part));
+        Ok(merged)
+    }
+    fn stats_by(
+        &self,
+        filter: &TraceFilter,
+        group: GroupBy,
+    ) -> Result<Vec<(GroupKey, TraceStats)>> {
+        self.inner.stats_by(filter, group)
+    }
+    fn delete_where(&self, filter: &TraceFilter) -> Result<u64> {
+        self.inner.delete_where(filter)
+    }
+}
+
+/// Writer throughput: traces of 10 steps recorded and flushed into a SQLite file.
+fn writer_throughput(c: &mut Criterion) {
+    const TRACES: usize = 200;
+    const STEPS: usize = 10;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(SqliteStore::open(dir.path().join("bench.db")).expect("SQLite"));
+    let recorder = Recorder::spawn(store, RecorderOptions::new().queue_capacity(TRACES * 2));
+    let template: Vec<Step> = (0..STEPS)
+        .map(|i| {
+            Step::llm_call("gpt-4o-mini")
+                .with_id(format!("{i:016x}"))
+                .with_usage(120, 30)
+                .with_duration_us(1_000)
+        })
+        .collect();
+    let mut round = 0_u64;
+    let mut group = c.benchmark_group("writer");
+    group.throughput(Throughput::Elements((TRACES * STEPS) as u64));
+    group.sample_size(20);
+    group.bench_function("sqlite_steps", |b| {
+        b.iter(|| {
+            round += 1;
+            for i in 0..TRACES {
+                let mut trace = Trace::new(format!("w-{round}-{i}"));
+                trace.steps = template.clone();
+                recorder.record(trace);
+            }
+            recorder.flush().expect("flush");
+        });
+    });
+    group.finish();
+    assert_eq!(
+        recorder.health().dropped,
+        0,
+        "the queue was sized to drop nothing"
+    );
+}
+
+/// End-to-end visibility: root spans closed at 1,000 per second; for each, the time from
+/// its close to the commit that made it loadable. Prints p50 / p99 / max.
+fn visibility() {
+    const SPANS: usize = 3_000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = Arc::new(CommitClock {
+        inner: SqliteStore::open(dir.path().join("visibility.db")).expect("SQLite"),
+        committed: Mutex::new(HashMap::new()),
+    });
+    let recorder = Recorder::spawn(clock.clone(), RecorderOptions::new());
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry().with(TraceLayer::new(recorder.clone())),
+    );
+    let mut closed = Vec::with_capacity(SPANS);
+    let start = Instant::now();
+    tracing::dispatcher::with_default(&dispatch, || {
+        for i in 0..SPANS {
+            let due = start + Duration::from_micros(1_000 * i as u64);
+            while Instant::now() < due {
+                std::hint::spin_loop();
+            }
+            let run_id = format!("vis-{i}");
+            let root = tracing::info_span!(
+                "agent",
+                trace_store.run_id = run_id.as_str(),
+                gen_ai.operation.name = "invoke_agent"
+            );
+            root.in_scope(one_span);
+            drop(root);
+            closed.push((run_id, Instant::now()));
+        }
+    });
+    recorder.flush().expect("flush");
+    let committed = clock.committed.lock();
+    let mut latencies: Vec<Duration> = closed
+        .iter()
+        .map(|(run_id, at)| committed[run_id].saturating_duration_since(*at))
+        .collect();
+    latencies.sort();
+    let pick = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    println!(
+        "visibility at 1000 spans/s over {SPANS} runs: p50 {:?}, p99 {:?}, max {:?}",
+        pick(0.5),
+        pick(0.99),
+        latencies[latencies.len() - 1]
+    );
+}
+
+criterion_group!(benches, per_span, writer_throughput);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    visibility();
+}

@@ -1,0 +1,145 @@
+//! The in-memory state of runs being recorded, and the registry the writer polls for
+//! live updates.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+use trace_store_core::{Status, Step, Trace};
+
+/// One unfinished run: its header and the steps finished so far.
+#[derive(Debug)]
+pub(crate) struct RunBuffer {
+    state: Mutex<RunState>,
+    /// Something changed since the last live snapshot.
+    dirty: AtomicBool,
+    /// May be shown live (the layer waits for the first GenAI span).
+    publishable: AtomicBool,
+    finished: AtomicBool,
+    next_step: AtomicU64,
+}
+
+#[derive(Debug)]
+struct RunState {
+    header: Trace,
+    steps: Vec<Step>,
+    /// Steps already sent in live snapshots.
+    published: usize,
+}
+
+impl RunBuffer {
+    pub(crate) fn new(mut header: Trace, publishable: bool) -> Arc<RunBuffer> {
+        header.status = Status::Running;
+        Arc::new(RunBuffer {
+            state: Mutex::new(RunState {
+                header,
+                steps: Vec::new(),
+                published: 0,
+            }),
+            dirty: AtomicBool::new(true),
+            publishable: AtomicBool::new(publishable),
+            finished: AtomicBool::new(false),
+            next_step: AtomicU64::new(1),
+        })
+    }
+
+    /// A step id unique within the run, shaped like an OpenTelemetry span id.
+    pub(crate) fn next_step_id(&self) -> String {
+        format!("{:016x}", self.next_step.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub(crate) fn run_id(&self) -> String {
+        self.state.lock().header.run_id.clone()
+    }
+
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn set_publishable(&self) {
+        self.publishable.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_publishable(&self) -> bool {
+        self.publishable.load(Ordering::Relaxed)
+    }
+
+    /// Adds a finished step; once the run has ended, returns the step as a part to
+    /// merge into the stored run instead.
+    pub(crate) fn push_step(&self, step: Step) -> Option<Trace> {
+        let mut state = self.state.lock();
+        if self.is_finished() {
+            let mut part = Trace::new(state.header.run_id.clone());
+            part.created_at = state.header.created_at;
+            part.steps.push(step);
+            return Some(part);
+        }
+        state.steps.push(step);
+        self.dirty.store(true, Ordering::Release);
+        None
+    }
+
+    pub(crate) fn update_header(&self, update: impl FnOnce(&mut Trace)) {
+        update(&mut self.state.lock().header);
+        self.dirty.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+
+    /// The header with status `running` and the steps finished since the previous
+    /// snapshot, if anything changed and the run is still going.
+    pub(crate) fn snapshot(&self) -> Option<Trace> {
+        if !self.is_publishable() || !self.dirty.swap(false, Ordering::AcqRel) {
+            return None;
+        }
+        let mut state = self.state.lock();
+        // Checked under the lock: `finish` takes it too, so no snapshot follows the end.
+        if self.is_finished() {
+            return None;
+        }
+        let mut part = state.header.clone();
+        part.status = Status::Running;
+        part.steps = state.steps[state.published..].to_vec();
+        state.published = state.steps.len();
+        Some(part)
+    }
+
+    /// Ends the run: the whole trace, with `finish` applied to its header. Only the
+    /// first call gets it.
+    pub(crate) fn finish(&self, finish: impl FnOnce(&mut Trace)) -> Option<Trace> {
+        let mut state = self.state.lock();
+        if self.finished.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        // The header keeps run_id and created_at for steps that end after the run.
+        let mut remains = Trace::new(state.header.run_id.clone());
+        remains.created_at = state.header.created_at;
+        let mut trace = std::mem::replace(&mut state.header, remains);
+        trace.steps = std::mem::take(&mut state.steps);
+        // Steps arrive as they end (children first); ids are handed out as they start,
+        // zero-padded, so sorting by id gives start order.
+        trace.steps.sort_by(|a, b| a.id.cmp(&b.id));
+        finish(&mut trace);
+        Some(trace)
+    }
+}
+
+/// The unfinished runs of a recorder with live updates.
+#[derive(Debug, Default)]
+pub(crate) struct LiveRuns {
+    runs: Mutex<Vec<Weak<RunBuffer>>>,
+}
+
+impl LiveRuns {
+    pub(crate) fn register(&self, run: &Arc<RunBuffer>) {
+        self.runs.lock().push(Arc::downgrade(run));
+    }
+
+    pub(crate) fn snapshots(&self) -> Vec<Trace> {
+        let runs: Vec<Arc<RunBuffer>> = {
+            let mut registered = self.runs.lock();
+            registered.retain(|run| run.upgrade().is_some_and(|run| !run.is_finished()));
+            registered.iter().filter_map(Weak::upgrade).collect()
+        };
+        runs.iter().filter_map(|run| run.snapshot()).collect()
+    }
+}
