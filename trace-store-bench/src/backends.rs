@@ -66,7 +66,9 @@ impl FromStr for Backend {
         Backend::ALL
             .into_iter()
             .find(|b| b.as_str() == s.trim())
-            .ok_or_else(|| format!("unknown backend {s:?} (expected memory, sqlite, jsonl, redis, postgres)"))
+            .ok_or_else(|| {
+                format!("unknown backend {s:?} (expected memory, sqlite, jsonl, redis, postgres)")
+            })
     }
 }
 

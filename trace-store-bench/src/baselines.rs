@@ -313,7 +313,8 @@ fn postgres(
     }
     ops.push(samples.stats("insert_row"));
 
-    let select = pg.block_on(client.prepare(&format!("SELECT body FROM {table} WHERE run_id = $1")))?;
+    let select =
+        pg.block_on(client.prepare(&format!("SELECT body FROM {table} WHERE run_id = $1")))?;
     let mut samples = Samples::with_capacity(load_ids.len());
     for id in load_ids {
         let row = samples.time(|| pg.block_on(client.query_opt(&select, &[id])))?;

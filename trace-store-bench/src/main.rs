@@ -121,7 +121,12 @@ fn run(args: Args) -> BenchResult<bool> {
     let mut failures = Vec::new();
     let want_redis = backends.contains(&Backend::Redis);
     let want_postgres = backends.contains(&Backend::Postgres);
-    let env = match Env::new(args.dir.as_ref(), args.durability, want_redis, want_postgres) {
+    let env = match Env::new(
+        args.dir.as_ref(),
+        args.durability,
+        want_redis,
+        want_postgres,
+    ) {
         Ok(env) => env,
         Err(e) if want_redis || want_postgres => {
             // Find out which server is missing, and go on without it.
@@ -130,7 +135,8 @@ fn run(args: Args) -> BenchResult<bool> {
                 failures.push(format!("redis: {e}"));
                 backends.retain(|b| *b != Backend::Redis);
             }
-            if want_postgres && (redis_ok || Env::new(None, args.durability, false, true).is_err()) {
+            if want_postgres && (redis_ok || Env::new(None, args.durability, false, true).is_err())
+            {
                 failures.push(format!("postgres: {e}"));
                 backends.retain(|b| *b != Backend::Postgres);
             }
@@ -261,7 +267,7 @@ fn load_workload(args: &Args, root: &Path) -> BenchResult<Workload> {
     Workload::from_dir(&dir, args.n)
 }
 
-/// The reference itself must reproduce DESIGN.md's row counts on the full workload,
+/// The reference itself must reproduce the published row counts on the full workload,
 /// or the import is not faithful and no backend figure means anything.
 fn check_reference(wl: &Workload, reference: &Reference) -> BenchResult<()> {
     if reference.len() != wl.traces.len() {

@@ -1,12 +1,12 @@
 //! The same report as Markdown tables (`--markdown FILE`), ready to paste into
-//! BENCHMARKS.md, with the selectools 1.3.0 figures of DESIGN.md section 8 beside ours.
+//! BENCHMARKS.md, with the selectools 1.3.0 figures recorded in BENCHMARKS.md beside ours.
 
 use std::fmt::Write as _;
 
 use crate::backends::Backend;
 use crate::report::{Report, ms};
 
-/// selectools 1.3.0 on the same 10k workload, mean ms per op (DESIGN.md section 8):
+/// selectools 1.3.0 on the same 10k workload, mean ms per op (as recorded when the project started):
 /// (op, InMemory, SQLite, JSONL).
 const SELECTOOLS: &[(&str, &str, f64, f64, f64)] = &[
     ("save", "save", 0.004, 1.69, 0.67),

@@ -37,7 +37,7 @@ pub(crate) struct Reps {
     pub(crate) delete: usize,
 }
 
-/// The row counts DESIGN.md section 8 gives for the full 10k workload: the first five
+/// The row counts published with the full 10k workload: the first five
 /// user queries and the since query. A replay that does not reproduce them is not
 /// replaying selectools' workload.
 pub(crate) const EXPECTED_10K_USER_ROWS: [usize; 5] = [119, 102, 99, 107, 115];
@@ -115,7 +115,7 @@ impl Workload {
         })
     }
 
-    /// True when the plan is the shared 10k one, whose row counts DESIGN.md gives.
+    /// True when the plan is the shared 10k one, whose row counts were published with it.
     pub(crate) fn is_full_10k(&self) -> bool {
         self.complete && self.plan.n == 10_000
     }

@@ -2,9 +2,9 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod url;
 #[cfg(feature = "tokio")]
 mod async_store;
+mod url;
 
 pub use trace_store_core::*;
 pub use url::StoreUrl;

@@ -3,8 +3,8 @@
 
 use std::io::Write as _;
 
-use trace_store_test_support::RedisServer;
 use trace_store::{Error, Trace, TraceFilter, TraceStore};
+use trace_store_test_support::RedisServer;
 
 /// The server in `TRACE_STORE_REDIS_URL` (then with prefixes unique to this run), or
 /// a private redis-server (kept alive by the returned value), or `None` (after saying
