@@ -101,12 +101,6 @@ pub(crate) fn bad_column(
     rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, error.into())
 }
 
-/// True for SQLite's "integer overflow" from `SUM`, after which `stats` recomputes with
-/// core's saturating arithmetic.
-pub(crate) fn is_integer_overflow(error: &rusqlite::Error) -> bool {
-    matches!(error, rusqlite::Error::SqliteFailure(_, Some(message)) if message.contains("integer overflow"))
-}
-
 /// True for SQLite's "database is locked" (`SQLITE_BUSY`, `SQLITE_LOCKED`).
 pub(crate) fn is_busy(error: &rusqlite::Error) -> bool {
     matches!(

@@ -254,10 +254,9 @@ impl SqliteStore {
         rows.collect()
     }
 
-    /// Grouped stats in SQL (one group keyed `()`-like by `key` when `group` is
-    /// `None`); `None` if SQL cannot give the exact answer (a counter past what
-    /// SQLite's integers hold, or a grouping this crate does not know) and the caller
-    /// must compute it with core.
+    /// Grouped stats from one SQL statement (one group keyed `()`-like by `key` when
+    /// `group` is `None`); `None` for a grouping this crate does not know, which the
+    /// caller computes with core.
     fn stats_in_sql<K: Ord>(
         &self,
         filter: &TraceFilter,
@@ -277,14 +276,9 @@ impl SqliteStore {
                 model_groups,
                 key,
             )
+            .map(Some)
         };
-        match run() {
-            Ok(groups) => Ok(groups),
-            // A sum past i64::MAX: SQLite cannot add these, core's saturating
-            // arithmetic can. Absurd token counts only, so the slow path is fine.
-            Err(e) if error::is_integer_overflow(&e) => Ok(None),
-            Err(e) => Err(error::map(&self.location, "computing stats", e)),
-        }
+        run().map_err(|e| error::map(&self.location, "computing stats", e))
     }
 
     /// Reads the stored trace `run_id` on `conn`; `None` if there is none.

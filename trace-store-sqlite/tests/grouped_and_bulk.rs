@@ -1,7 +1,7 @@
 //! Grouped stats and bulk deletes in SQL: equal to core's definitions on generated
 //! data, and nothing left behind in any table.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use trace_store_core::{
     GroupBy, Score, Status, Step, Timestamp, Trace, TraceFilter, TraceStats, TraceStore,
 };
@@ -227,6 +227,17 @@ fn delete_where_removes_every_row_of_every_deleted_trace() {
         1200 - 10 - 100
     );
     assert_eq!(store.list(1000, 0).expect("list"), kept);
+    // The bulk delete turns FTS5's merging of deleted rows off for itself only: the
+    // option is FTS5's default again afterwards (stored or absent).
+    let deletemerge: Option<i64> = conn
+        .query_row(
+            "SELECT v FROM trace_trigrams_config WHERE k = 'deletemerge'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()
+        .expect("read the FTS5 options");
+    assert!(matches!(deletemerge, None | Some(10)), "{deletemerge:?}");
 
     // What is left is exactly the rows of the kept traces: rebuild them elsewhere.
     let fresh_path = dir.path().join("fresh.db");
