@@ -7,7 +7,12 @@ use trace_store::{Status, Timestamp, TraceFilter};
 use trace_store_interop::Format;
 
 use crate::error::{CliError, CliResult};
-use crate::filter::{MetaPair, parse_meta, parse_since, parse_status, parse_until};
+use crate::filter::{
+    MetaPair, ScoreArg, parse_age, parse_group, parse_meta, parse_score, parse_since, parse_source,
+    parse_status, parse_until,
+};
+use crate::output::parse_mode;
+use crate::paging::parse_cursor;
 
 /// The store every command uses unless told otherwise.
 pub(crate) const DEFAULT_STORE: &str = "sqlite://traces.db";
@@ -53,35 +58,89 @@ pub(crate) enum Command {
         /// Traces to skip first.
         #[arg(long, default_value_t = 0)]
         offset: usize,
+        /// Start after this cursor: the `next` of a previous `--json` page.
+        #[arg(long, value_name = "CURSOR", value_parser = parse_cursor)]
+        after: Option<trace_store::Cursor>,
     },
     /// List the traces that match filters, newest first.
     Query {
         #[command(flatten)]
         filter: FilterArgs,
+        /// Start after this cursor: the `next` of a previous `--json` page (same
+        /// filters and --limit, no --offset).
+        #[arg(long, value_name = "CURSOR", value_parser = parse_cursor)]
+        after: Option<trace_store::Cursor>,
     },
-    /// Show one trace: header, totals and its step tree as a timeline.
+    /// Show one trace: header, totals, scores, child runs and its step tree as a
+    /// timeline with a preview of each step's content.
     Show {
         /// The trace's run_id.
         run_id: String,
+        /// Print step content (input, output, tool arguments and results) in full
+        /// instead of a preview.
+        #[arg(long)]
+        full: bool,
     },
-    /// Totals (count, tokens, cost, errors) by status and by model.
+    /// Totals (count, tokens, cost, errors) by status and by model, or per group.
     Stats {
         #[command(flatten)]
         filter: FilterArgs,
+        /// One row per group: day, name, session, status, model or meta:KEY.
+        #[arg(long, value_name = "GROUP", value_parser = parse_group)]
+        by: Option<trace_store::GroupBy>,
     },
-    /// Delete traces.
+    /// Delete traces by run_id, or every trace that filters select (--where).
     Delete {
         /// run_ids to delete.
-        #[arg(required = true, value_name = "RUN_ID")]
+        #[arg(value_name = "RUN_ID")]
         run_ids: Vec<String>,
+        /// Delete what the filters select; without --yes, only count it.
+        #[arg(long = "where")]
+        where_filter: bool,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Really delete what --where selects.
+        #[arg(long)]
+        yes: bool,
     },
+    /// Apply a retention policy: delete traces older than an age, keep only the newest N.
+    Purge {
+        /// Delete traces created longer ago than this (30d, 12h, 2w).
+        #[arg(long, value_name = "AGE", value_parser = parse_age)]
+        older_than: Option<std::time::Duration>,
+        /// Keep only this many of the newest traces.
+        #[arg(long, value_name = "N")]
+        keep: Option<u64>,
+        /// Count what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Add a score (feedback, evaluation) to a run, replacing one with the same name,
+    /// step and source.
+    Score(ScoreArgs),
     /// Write traces as native JSON Lines (one trace per line, newest first).
     Export {
         #[command(flatten)]
         filter: FilterArgs,
-        /// File to write (replaced atomically); standard output if not given.
+        /// Where to write; `-` or none is standard output. A regular file is replaced
+        /// atomically, keeping its mode and owner; a device, FIFO or /dev/stdout is
+        /// written into; a symlink's target gets the data.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Mode of a file the export creates, in octal.
+        #[arg(long, value_name = "OCTAL", default_value = "600", value_parser = parse_mode)]
+        mode: u32,
+        /// What to write: trace-store's JSON Lines, or OTLP JSON (one OpenTelemetry
+        /// export request per line, as the OTel file exporter writes them).
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+        /// Push the traces to an OTLP/HTTP endpoint as protobuf instead of writing a file
+        /// (Phoenix: http://127.0.0.1:6006/v1/traces; retries on 429 and 503).
+        #[arg(long, value_name = "URL", conflicts_with_all = ["output", "format"])]
+        otlp_http: Option<String>,
+        /// A header for --otlp-http, repeatable (`--header 'Authorization=Bearer abc'`).
+        #[arg(long = "header", value_name = "NAME=VALUE", requires = "otlp_http", value_parser = crate::otlp::parse_header)]
+        headers: Vec<(String, String)>,
     },
     /// Read traces from files (native JSON Lines, or selectools JSON / JSONL).
     Import {
@@ -112,6 +171,33 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u16).range(1..))]
         runs: u16,
     },
+    /// Serve the store over HTTP: an OTLP/HTTP trace receiver (POST /v1/traces), a JSON
+    /// API under /api/ and a web viewer at /.
+    Serve(crate::serve::ServeArgs),
+}
+
+/// `score RUN_ID NAME [--value X] [--label L] [--comment C]`.
+#[derive(Debug, Args)]
+pub(crate) struct ScoreArgs {
+    /// The run to score.
+    pub(crate) run_id: String,
+    /// What is judged (helpful, user_feedback, faithfulness, ...).
+    pub(crate) name: String,
+    /// Numeric value (thumbs up/down: 1/0).
+    #[arg(long, allow_negative_numbers = true)]
+    pub(crate) value: Option<f64>,
+    /// Categorical value.
+    #[arg(long)]
+    pub(crate) label: Option<String>,
+    /// Why.
+    #[arg(long)]
+    pub(crate) comment: Option<String>,
+    /// Who judged: human (default), llm, code or any name.
+    #[arg(long, default_value = "human", value_parser = parse_source)]
+    pub(crate) source: trace_store::ScoreSource,
+    /// Score one step (its id) instead of the whole run.
+    #[arg(long, value_name = "STEP_ID")]
+    pub(crate) step: Option<String>,
 }
 
 /// Every criterion of a [`TraceFilter`].
@@ -141,6 +227,19 @@ pub(crate) struct FilterArgs {
     /// Agent or workflow name (exact).
     #[arg(long)]
     pub(crate) name: Option<String>,
+    /// Session (conversation, thread) id (exact).
+    #[arg(long, value_name = "ID")]
+    pub(crate) session: Option<String>,
+    /// Runs started by this run (exact parent run_id).
+    #[arg(long, value_name = "RUN_ID")]
+    pub(crate) parent: Option<String>,
+    /// Text anywhere in names, models, tools, errors, metadata, inputs and outputs
+    /// (case-insensitive).
+    #[arg(long)]
+    pub(crate) text: Option<String>,
+    /// A run-level score in a range: NAME=MIN..MAX, either bound optional (helpful=1..).
+    #[arg(long, value_name = "NAME=MIN..MAX", value_parser = parse_score)]
+    pub(crate) score: Option<ScoreArg>,
     /// Most traces to return.
     #[arg(long, value_name = "N")]
     pub(crate) limit: Option<usize>,
@@ -181,10 +280,28 @@ impl FilterArgs {
         if let Some(name) = &self.name {
             filter = filter.with_name(name.clone());
         }
+        if let Some(session) = &self.session {
+            filter = filter.with_session_id(session.clone());
+        }
+        if let Some(parent) = &self.parent {
+            filter = filter.with_parent_run_id(parent.clone());
+        }
+        if let Some(text) = &self.text {
+            filter = filter.with_text(text.clone());
+        }
+        if let Some(score) = &self.score {
+            filter = filter.with_score(score.name.clone(), score.min, score.max);
+        }
         if let Some(limit) = self.limit {
             filter = filter.with_limit(limit);
         }
         Ok(filter)
+    }
+
+    /// True if any criterion or paging flag is given.
+    pub(crate) fn is_set(&self) -> bool {
+        self.to_filter()
+            .map_or(true, |filter| filter != TraceFilter::new())
     }
 }
 
@@ -197,16 +314,28 @@ pub(crate) enum FormatArg {
     Native,
     /// AgentTrace.to_dict() JSON, JSONLTraceStore lines, {created_at, trace} lines.
     Selectools,
+    /// OpenTelemetry export requests in OTLP JSON, one per line or one document.
+    OtlpJson,
 }
 
-impl From<FormatArg> for Format {
-    fn from(format: FormatArg) -> Format {
-        match format {
-            FormatArg::Auto => Format::Auto,
+impl FormatArg {
+    /// The interop crate's format; OTLP JSON is read by this crate instead.
+    pub(crate) fn interop(self) -> Format {
+        match self {
             FormatArg::Native => Format::Native,
             FormatArg::Selectools => Format::Selectools,
+            FormatArg::Auto | FormatArg::OtlpJson => Format::Auto,
         }
     }
+}
+
+/// `--format` of `export`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ExportFormat {
+    /// trace-store's JSON Lines, one trace per line.
+    Jsonl,
+    /// OTLP JSON, one export request per line.
+    OtlpJson,
 }
 
 #[cfg(test)]
@@ -244,9 +373,17 @@ mod tests {
             "5",
             "--offset",
             "3",
+            "--session",
+            "s-1",
+            "--parent",
+            "p-1",
+            "--text",
+            "Timeout",
+            "--score",
+            "helpful=0.5..",
         ])
         .unwrap();
-        let Command::Query { filter } = cli.command else {
+        let Command::Query { filter, .. } = cli.command else {
             panic!("query")
         };
         let filter = filter.to_filter().unwrap();
@@ -264,5 +401,13 @@ mod tests {
         assert_eq!(filter.status, Some(Status::Error));
         assert_eq!(filter.name.as_deref(), Some("bot"));
         assert_eq!((filter.limit, filter.offset), (Some(5), 3));
+        assert_eq!(filter.session_id.as_deref(), Some("s-1"));
+        assert_eq!(filter.parent_run_id.as_deref(), Some("p-1"));
+        assert_eq!(filter.text.as_deref(), Some("Timeout"));
+        let score = filter.score.unwrap();
+        assert_eq!(
+            (score.name.as_str(), score.min, score.max),
+            ("helpful", Some(0.5), None)
+        );
     }
 }

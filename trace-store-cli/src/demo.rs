@@ -9,7 +9,9 @@
 use std::io::Write;
 
 use serde_json::{Value, json};
-use trace_store::{ErrorInfo, Status, Step, StepKind, Timestamp, Trace, TraceStore};
+use trace_store::{
+    ErrorInfo, Score, ScoreSource, Status, Step, StepKind, Timestamp, Trace, TraceStore,
+};
 
 use crate::error::CliResult;
 use crate::store::{Need, command_for, open};
@@ -18,6 +20,9 @@ use crate::store::{Need, command_for, open};
 const SHOWCASE: usize = 7;
 const MINUTE: i64 = 60_000_000;
 const DAY: i64 = 24 * 60 * MINUTE;
+
+/// Top-level runs `demo` and `serve --demo` create by default.
+pub(crate) const DEFAULT_RUNS: usize = 120;
 
 pub(crate) fn run(url: &str, runs: usize, json: bool, out: &mut dyn Write) -> CliResult {
     let store = open(url, Need::Create)?;
@@ -101,6 +106,7 @@ pub(crate) fn generate(runs: usize, now: Timestamp) -> Vec<Trace> {
         let failed = number != SHOWCASE && run.rng.chance(0.07);
         let running = number != SHOWCASE && !failed && age < 20 * MINUTE;
         finish(&mut run, &mut trace, failed, running);
+        sessions_and_scores(&mut trace, number, &user, created_at);
         if escalate {
             let started = Timestamp::from_micros(run.clock).unwrap_or(created_at);
             let mut sub = Run::new(run.rng.clone(), started);
@@ -118,6 +124,36 @@ pub(crate) fn generate(runs: usize, now: Timestamp) -> Vec<Trace> {
         traces.push(trace);
     }
     traces
+}
+
+/// Support conversations of one user on one day are one session; some runs carry a
+/// user's thumbs up or down and research runs an LLM judge's grade. Derived from the
+/// run's number, not drawn from its generator, so the rest of the sample stays as it was.
+fn sessions_and_scores(trace: &mut Trace, number: usize, user: &str, created_at: Timestamp) {
+    if trace.name.as_deref() == Some("support-bot") {
+        let day = created_at.to_datetime().format("%Y%m%d");
+        trace.session_id = Some(format!("chat-{user}-{day}"));
+    }
+    let at = trace.ended_at.unwrap_or(created_at);
+    if number.is_multiple_of(5) {
+        let thumbs_up = trace.status != Status::Error && !number.is_multiple_of(3);
+        let mut score = Score::new("user_feedback")
+            .with_value(if thumbs_up { 1.0 } else { 0.0 })
+            .with_created_at(at);
+        if !thumbs_up {
+            score = score.with_comment("the answer did not solve my problem");
+        }
+        trace.add_score(score);
+    }
+    if trace.name.as_deref() == Some("research-agent") {
+        let grade = 0.55 + (number % 9) as f64 * 0.05;
+        trace.add_score(
+            Score::new("faithfulness")
+                .with_source(ScoreSource::Llm)
+                .with_value((grade * 100.0).round() / 100.0)
+                .with_created_at(at),
+        );
+    }
 }
 
 fn finish(run: &mut Run, trace: &mut Trace, failed: bool, running: bool) {

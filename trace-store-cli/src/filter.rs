@@ -100,6 +100,71 @@ fn parse_time_at(text: &str, now: Timestamp, day_end: DayEnd) -> Result<Timestam
     }
 }
 
+/// One `--score NAME=MIN..MAX`: either bound may be left out (`helpful=1..`,
+/// `quality=..0.5`); `NAME=X` alone means exactly X.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ScoreArg {
+    pub(crate) name: String,
+    pub(crate) min: Option<f64>,
+    pub(crate) max: Option<f64>,
+}
+
+pub(crate) fn parse_score(text: &str) -> Result<ScoreArg, String> {
+    let (name, range) = text.rsplit_once('=').ok_or_else(|| {
+        "expected NAME=MIN..MAX, as in --score helpful=1.. or quality=0.5..1".to_owned()
+    })?;
+    if name.is_empty() {
+        return Err("the score name before '=' is empty".to_owned());
+    }
+    let bound = |text: &str| -> Result<Option<f64>, String> {
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        match text.trim().parse::<f64>() {
+            Ok(value) if value.is_finite() => Ok(Some(value)),
+            _ => Err(format!("score bound {text:?} is not a number")),
+        }
+    };
+    let (min, max) = match range.split_once("..") {
+        Some((min, max)) => (bound(min)?, bound(max)?),
+        None => {
+            let exact = bound(range)?.ok_or("expected a value or a range MIN..MAX after '='")?;
+            (Some(exact), Some(exact))
+        }
+    };
+    if let (Some(min), Some(max)) = (min, max)
+        && min > max
+    {
+        return Err(format!(
+            "score range {min}..{max} is empty: min is greater than max"
+        ));
+    }
+    Ok(ScoreArg {
+        name: name.to_owned(),
+        min,
+        max,
+    })
+}
+
+/// `--by`: day, name, session, status, model or meta:KEY.
+pub(crate) fn parse_group(text: &str) -> Result<trace_store::GroupBy, String> {
+    text.parse().map_err(|error| describe(&error))
+}
+
+/// An age such as `30d`, `12h` or `2w` (`--older-than`).
+pub(crate) fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|_| format!("expected an age such as 30d, 12h or 2w, not {text:?}"))
+}
+
+/// `human`, `llm`, `code` or any other name.
+pub(crate) fn parse_source(text: &str) -> Result<trace_store::ScoreSource, String> {
+    if text.is_empty() {
+        return Err("the score source is empty".to_owned());
+    }
+    Ok(trace_store::ScoreSource::from_name(text))
+}
+
 /// `ok`, `error`, `running` or `unset`.
 pub(crate) fn parse_status(text: &str) -> Result<Status, String> {
     text.parse::<Status>()
@@ -186,6 +251,21 @@ mod tests {
             "2026-01-15T00:00:00.000000Z"
         );
         assert_eq!(until("12h").unwrap(), "2026-01-31T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn score_ranges() {
+        let range = |text| parse_score(text).map(|s| (s.name, s.min, s.max));
+        assert_eq!(
+            range("helpful=1.."),
+            Ok(("helpful".into(), Some(1.0), None))
+        );
+        assert_eq!(range("q=..0.5"), Ok(("q".into(), None, Some(0.5))));
+        assert_eq!(range("q=0.2..0.8"), Ok(("q".into(), Some(0.2), Some(0.8))));
+        assert_eq!(range("a=b=1"), Ok(("a=b".into(), Some(1.0), Some(1.0))));
+        for bad in ["q", "=1", "q=x..1", "q=2..1", "q=", "q=nan.."] {
+            assert!(parse_score(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -2,10 +2,15 @@
 #![deny(missing_docs)]
 
 mod args;
+mod commands;
 mod demo;
 mod error;
 mod filter;
+mod otlp;
+mod output;
+mod paging;
 mod render;
+mod serve;
 mod show;
 mod store;
 mod transfer;
@@ -15,13 +20,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use serde_json::json;
-use trace_store::{TraceFilter, TraceStore};
+use trace_store::TraceFilter;
 
 use args::{Cli, Command, FilterArgs};
-use error::{CliError, CliResult, Context};
-use render::Style;
-use store::{Need, open};
+use error::{CliError, CliResult};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -68,136 +70,79 @@ fn usage_error(error: clap::Error) -> ExitCode {
 
 fn run(cli: &Cli) -> CliResult {
     let url = cli.store.as_str();
+    let json = cli.json;
     let mut out = anstream::stdout().lock();
+    let out: &mut dyn Write = &mut out;
     match &cli.command {
-        Command::List { limit, offset } => {
-            let store = open(url, Need::Existing)?;
-            let rows = store.list(*limit, *offset)?;
-            if cli.json {
-                return print_json(&mut out, &rows);
-            }
-            let total = store.count(&TraceFilter::new())?;
-            if rows.is_empty() {
-                let shown = store::display(url);
-                if total == 0 {
-                    let demo = store::command_for(url);
-                    writeln!(out, "no traces in {shown}; try `{demo} demo`")?;
-                } else {
-                    let total = render::thousands(total);
-                    writeln!(
-                        out,
-                        "no traces to show with --limit {limit} --offset {offset}; {shown} holds {total}"
-                    )?;
-                }
-                return Ok(());
-            }
-            render::summaries(&mut out, &rows)?;
-            let shown = *offset as u64 + rows.len() as u64;
-            let mut footer = format!(
-                "showing {}-{shown} of {}",
-                offset + 1,
-                render::thousands(total)
-            );
-            if shown < total {
-                let cmd = store::command_for(url);
-                footer.push_str(&format!(
-                    "; next page: {cmd} list --limit {limit} --offset {shown}"
-                ));
-            }
-            writeln!(out, "{}", Style::Dim.paint(&footer))?;
+        Command::List {
+            limit,
+            offset,
+            after,
+        } => commands::list(url, *limit, *offset, after.as_ref(), json, out),
+        Command::Query { filter, after } => {
+            let mut filter = checked(filter)?;
+            filter.after = after.clone();
+            commands::query(url, &filter, json, out)
         }
-        Command::Query { filter } => {
-            let store = open(url, Need::Existing)?;
-            let rows = store.query(&checked(filter)?)?;
-            if cli.json {
-                return print_json(&mut out, &rows);
-            }
-            if rows.is_empty() {
-                writeln!(out, "no trace matched")?;
+        Command::Show { run_id, full } => commands::show(url, run_id, *full, json, out),
+        Command::Stats { filter, by } => {
+            commands::stats(url, &checked(filter)?, by.clone(), json, out)
+        }
+        Command::Delete {
+            run_ids,
+            where_filter,
+            filter,
+            yes,
+        } => {
+            if *where_filter {
+                if !run_ids.is_empty() {
+                    return Err(CliError::usage(
+                        "give either run_ids or --where with filters, not both",
+                    ));
+                }
+                commands::delete_where(url, &checked(filter)?, *yes, json, out)
+            } else if filter.is_set() {
+                Err(CliError::usage(
+                    "filters select traces to delete only with --where (delete --where --name bot --yes)",
+                ))
+            } else if run_ids.is_empty() {
+                Err(CliError::usage(
+                    "name the run_ids to delete, or use --where with filters",
+                ))
             } else {
-                render::summaries(&mut out, &rows)?;
-                let n = rows.len();
-                let footer = format!("{} trace{}", n, if n == 1 { "" } else { "s" });
-                writeln!(out, "{}", Style::Dim.paint(&footer))?;
+                commands::delete(url, run_ids, json, out)
             }
         }
-        Command::Show { run_id } => {
-            let store = open(url, Need::Existing)?;
-            let trace = store.load(run_id).map_err(|error| match error {
-                trace_store::Error::NotFound { .. } => {
-                    let shown = store::display(url);
-                    CliError::not_found(format!("no trace with run_id {run_id:?} in {shown}"))
-                }
-                other => other.into(),
-            })?;
-            if cli.json {
-                serde_json::to_writer_pretty(&mut out, &trace)?;
-                writeln!(out)?;
-            } else {
-                show::write(&mut out, &trace)?;
+        Command::Purge {
+            older_than,
+            keep,
+            dry_run,
+        } => commands::purge(url, *older_than, *keep, *dry_run, json, out),
+        Command::Score(score) => commands::score(url, score, json, out),
+        Command::Export {
+            filter,
+            output,
+            mode,
+            format,
+            otlp_http,
+            headers,
+        } => match otlp_http {
+            Some(endpoint) => transfer::push(url, &checked(filter)?, endpoint, headers, json, out),
+            None => {
+                let filter = checked(filter)?;
+                transfer::export(url, &filter, output.as_deref(), *mode, *format, json, out)
             }
-        }
-        Command::Stats { filter } => {
-            let store = open(url, Need::Existing)?;
-            let stats = store.stats(&checked(filter)?)?;
-            if cli.json {
-                return print_json(&mut out, &stats);
-            }
-            render::stats(&mut out, &stats)?;
-        }
-        Command::Delete { run_ids } => {
-            let store = open(url, Need::Existing)?;
-            let mut deleted = Vec::new();
-            let mut missing = Vec::new();
-            for run_id in run_ids {
-                if store
-                    .delete(run_id)
-                    .context(|| format!("cannot delete {run_id:?}"))?
-                {
-                    deleted.push(run_id.as_str());
-                } else {
-                    missing.push(run_id.as_str());
-                }
-            }
-            if cli.json {
-                print_json(&mut out, &json!({"deleted": deleted, "not_found": missing}))?;
-            } else {
-                for run_id in &deleted {
-                    writeln!(out, "deleted {run_id}")?;
-                }
-            }
-            if !missing.is_empty() {
-                let list: Vec<String> = missing.iter().map(|id| format!("{id:?}")).collect();
-                return Err(CliError::not_found(format!(
-                    "no trace with run_id {} in {}",
-                    list.join(", "),
-                    store::display(url)
-                )));
-            }
-        }
-        Command::Export { filter, output } => {
-            transfer::export(
-                url,
-                &checked(filter)?,
-                output.as_deref(),
-                cli.json,
-                &mut out,
-            )?;
-        }
+        },
         Command::Import {
             files,
             format,
             strict,
-        } => {
-            transfer::import(url, files, (*format).into(), *strict, cli.json, &mut out)?;
-        }
-        Command::Copy { to, filter } => {
-            transfer::copy(url, to, &checked(filter)?, cli.json, &mut out)?;
-        }
-        Command::Compact => transfer::compact(url, cli.json, &mut out)?,
-        Command::Demo { runs } => demo::run(url, usize::from(*runs), cli.json, &mut out)?,
+        } => transfer::import(url, files, *format, *strict, json, out),
+        Command::Copy { to, filter } => transfer::copy(url, to, &checked(filter)?, json, out),
+        Command::Compact => transfer::compact(url, json, out),
+        Command::Demo { runs } => demo::run(url, usize::from(*runs), json, out),
+        Command::Serve(args) => serve::run(url, args),
     }
-    Ok(())
 }
 
 /// The filter, rejected before any store work if it contradicts itself.
@@ -207,7 +152,7 @@ fn checked(args: &FilterArgs) -> CliResult<TraceFilter> {
     Ok(filter)
 }
 
-fn print_json(out: &mut dyn Write, value: &impl serde::Serialize) -> CliResult {
+pub(crate) fn print_json(out: &mut dyn Write, value: &impl serde::Serialize) -> CliResult {
     serde_json::to_writer(&mut *out, value)?;
     writeln!(out)?;
     Ok(())

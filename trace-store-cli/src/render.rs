@@ -269,6 +269,41 @@ pub(crate) fn summaries(out: &mut dyn Write, summaries: &[TraceSummary]) -> io::
 }
 
 /// Totals, then one table by status and one by model.
+/// One row per group of `stats --by`.
+pub(crate) fn grouped_stats(
+    out: &mut dyn Write,
+    group: &trace_store::GroupBy,
+    groups: &[(trace_store::GroupKey, TraceStats)],
+) -> io::Result<()> {
+    if groups.is_empty() {
+        return writeln!(out, "no trace matched");
+    }
+    writeln!(out, "by {group}")?;
+    let mut table = Table::new(&[
+        ("GROUP", false),
+        ("TRACES", true),
+        ("TOKENS IN / OUT", true),
+        ("COST", true),
+        ("FAILED STEPS", true),
+        ("TIME", true),
+    ]);
+    for (key, stats) in groups {
+        table.row(vec![
+            Cell::new(key.to_string()),
+            Cell::new(thousands(stats.count)),
+            Cell::new(tokens(stats.input_tokens, stats.output_tokens)),
+            Cell::new(usd_column(stats.cost_nano_usd)),
+            if stats.failed_steps > 0 {
+                Cell::styled(thousands(stats.failed_steps), Style::Red)
+            } else {
+                Cell::new("0")
+            },
+            Cell::new(duration(stats.total_ms)),
+        ]);
+    }
+    table.write(out, "")
+}
+
 pub(crate) fn stats(out: &mut dyn Write, stats: &TraceStats) -> io::Result<()> {
     let average = if stats.count == 0 {
         String::new()

@@ -2,15 +2,28 @@
 
 use std::io::{self, Write};
 
-use trace_store::{ErrorInfo, Status, Step, Trace, TraceSummary};
+use trace_store::{ErrorInfo, Score, Status, Step, Trace, TraceSummary};
 
 use crate::render::{self, Cell, Style, Table};
 
 /// Characters of the timeline bar.
 const BAR_WIDTH: usize = 30;
 
-/// Writes the header (identity, status, times, metadata, totals) and the timeline.
-pub(crate) fn write(out: &mut dyn Write, trace: &Trace) -> io::Result<()> {
+/// Child runs listed under a run; more are counted, not listed.
+pub(crate) const MAX_CHILDREN: usize = 20;
+
+/// Characters of a step's content shown without `--full`.
+const PREVIEW_CHARS: usize = 120;
+
+/// Writes the header (identity, status, times, metadata, totals, scores, child runs)
+/// and the timeline, each step followed by a preview of its content (all of it with
+/// `full`).
+pub(crate) fn write(
+    out: &mut dyn Write,
+    trace: &Trace,
+    children: &[TraceSummary],
+    full: bool,
+) -> io::Result<()> {
     let summary = TraceSummary::from(trace);
     let field = |out: &mut dyn Write, label: &str, value: &str| writeln!(out, "{label:<9} {value}");
 
@@ -20,6 +33,9 @@ pub(crate) fn write(out: &mut dyn Write, trace: &Trace) -> io::Result<()> {
     }
     if let Some(parent) = &trace.parent_run_id {
         field(out, "parent", parent)?;
+    }
+    if let Some(session) = &trace.session_id {
+        field(out, "session", session)?;
     }
     let mut status = Style::of_status(trace.status).paint(trace.status.as_str());
     if let Some(error) = &trace.error {
@@ -59,7 +75,10 @@ pub(crate) fn write(out: &mut dyn Write, trace: &Trace) -> io::Result<()> {
     if summary.cost_nano_usd != 0 {
         totals.push(render::usd(summary.cost_nano_usd));
     }
-    let errors = match summary.error_count {
+    // A failure recorded on a step and on each enclosing span is one failure.
+    let errors = match summary.failed_steps
+        + u64::from(trace.status == Status::Error && summary.failed_steps == 0)
+    {
         0 => "no errors".to_owned(),
         1 => Style::Red.paint("1 error"),
         n => Style::Red.paint(&format!("{n} errors")),
@@ -77,10 +96,29 @@ pub(crate) fn write(out: &mut dyn Write, trace: &Trace) -> io::Result<()> {
         );
         field(out, if i == 0 { "models" } else { "" }, &line)?;
     }
+    for (i, score) in trace.scores.iter().enumerate() {
+        field(out, if i == 0 { "scores" } else { "" }, &score_text(score))?;
+    }
+    for (i, child) in children.iter().take(MAX_CHILDREN).enumerate() {
+        let line = format!(
+            "{}  {}  {}",
+            child.run_id,
+            child.name.as_deref().unwrap_or("-"),
+            Style::of_status(child.status).paint(child.status.as_str())
+        );
+        field(out, if i == 0 { "children" } else { "" }, &line)?;
+    }
+    if children.len() > MAX_CHILDREN {
+        field(
+            out,
+            "",
+            &format!("... more: trace-store query --parent {:?}", trace.run_id),
+        )?;
+    }
 
     if !trace.steps.is_empty() {
         writeln!(out)?;
-        timeline(out, trace)?;
+        timeline(out, trace, full)?;
     }
     if let Some(stacktrace) = trace.error.as_ref().and_then(|e| e.stacktrace.as_deref()) {
         writeln!(out)?;
@@ -92,6 +130,63 @@ pub(crate) fn write(out: &mut dyn Write, trace: &Trace) -> io::Result<()> {
     Ok(())
 }
 
+fn score_text(score: &Score) -> String {
+    let mut parts = vec![score.name.clone()];
+    if let Some(value) = score.value {
+        parts.push(format!("= {value}"));
+    }
+    if let Some(label) = &score.label {
+        parts.push(format!("[{label}]"));
+    }
+    if let Some(step) = &score.step_id {
+        parts.push(format!("(step {step})"));
+    }
+    parts.push(format!("by {}", score.source));
+    if let Some(comment) = &score.comment {
+        parts.push(format!("\"{}\"", one_line(comment)));
+    }
+    parts.join(" ")
+}
+
+/// Newlines and tabs as spaces, so a preview stays on its line.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// A step's content as preview lines: input (or tool arguments) and output (or tool
+/// result), strings as they are, other JSON compact; cut to [`PREVIEW_CHARS`] unless
+/// `full`.
+fn content_lines(step: &Step, full: bool) -> Vec<String> {
+    let is_tool = step.tool.is_some();
+    let labelled = [
+        (if is_tool { "args" } else { "in" }, &step.input),
+        (if is_tool { "result" } else { "out" }, &step.output),
+    ];
+    labelled
+        .into_iter()
+        .filter_map(|(label, value)| {
+            let value = value.as_ref()?;
+            let text = match value {
+                serde_json::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            let text = one_line(&text);
+            let count = text.chars().count();
+            Some(if full || count <= PREVIEW_CHARS {
+                format!("{label}: {text}")
+            } else {
+                let cut: String = text.chars().take(PREVIEW_CHARS).collect();
+                format!(
+                    "{label}: {cut}… (+{} chars; --full shows all)",
+                    count - PREVIEW_CHARS
+                )
+            })
+        })
+        .collect()
+}
+
 fn error_text(error: &ErrorInfo) -> String {
     let message = error.message.lines().next().unwrap_or_default();
     match &error.error_type {
@@ -101,7 +196,7 @@ fn error_text(error: &ErrorInfo) -> String {
     }
 }
 
-fn timeline(out: &mut dyn Write, trace: &Trace) -> io::Result<()> {
+fn timeline(out: &mut dyn Write, trace: &Trace, full: bool) -> io::Result<()> {
     let bars = Bars::new(trace);
     let mut table = Table::new(&[
         ("#", true),
@@ -152,6 +247,9 @@ fn timeline(out: &mut dyn Write, trace: &Trace) -> io::Result<()> {
             );
         } else if failed {
             table.note(1, 2 * depth + 2, Cell::styled("✗ failed", Style::Red));
+        }
+        for line in content_lines(step, full) {
+            table.note(1, 2 * depth + 2, Cell::styled(line, Style::Dim));
         }
     }
     table.write(out, "")

@@ -1,6 +1,6 @@
 //! Opening the store a URL names, with messages that say what to do.
 
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 use trace_store::{StoreUrl, TraceStore};
 
@@ -27,6 +27,60 @@ pub(crate) fn file_of(url: &StoreUrl) -> Option<&Path> {
     }
 }
 
+/// Every file a file-backed store keeps its traces in: the file itself and, for SQLite,
+/// its write-ahead log, shared memory and rollback journal beside it.
+pub(crate) fn files_of(url: &StoreUrl) -> Vec<PathBuf> {
+    let Some(path) = file_of(url) else {
+        return Vec::new();
+    };
+    let mut files = vec![path.to_path_buf()];
+    if matches!(url, StoreUrl::Sqlite { .. }) {
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            files.push(PathBuf::from(side));
+        }
+    }
+    files
+}
+
+/// A store path starting with `~` is taken as written (a directory named `~` in the
+/// current one): no shell expanded it inside the URL. A missing store is an error that
+/// says so; an existing one gets a warning, since it is seldom what was meant.
+pub(crate) fn check_tilde(url: &StoreUrl, need: Need) -> CliResult {
+    let Some(path) = file_of(url) else {
+        return Ok(());
+    };
+    let Some(Component::Normal(first)) = path.components().next() else {
+        return Ok(());
+    };
+    if !first.to_string_lossy().starts_with('~') {
+        return Ok(());
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|_| first == "~")
+        .map(|home| {
+            let rest: PathBuf = path.components().skip(1).collect();
+            format!(" (for example {})", Path::new(&home).join(rest).display())
+        })
+        .unwrap_or_default();
+    let hint = format!("`~` is not expanded in store URLs; write the full path{home}");
+    let dir_exists = path
+        .parent()
+        .is_some_and(|dir| dir.as_os_str().is_empty() || dir.is_dir());
+    if !path.exists() && (need == Need::Existing || !dir_exists) {
+        return Err(CliError::usage(format!(
+            "store {url} does not exist (no file {}); {hint}",
+            path.display()
+        )));
+    }
+    eprintln!(
+        "trace-store: warning: using {} under the current directory; {hint}",
+        path.display()
+    );
+    Ok(())
+}
+
 /// The command prefix that names this store: `trace-store` or `trace-store --store URL`.
 pub(crate) fn command_for(url: &str) -> String {
     if url == DEFAULT_STORE {
@@ -48,6 +102,7 @@ pub(crate) fn parse(url: &str) -> CliResult<StoreUrl> {
 
 pub(crate) fn open(url: &str, need: Need) -> CliResult<Box<dyn TraceStore>> {
     let parsed = parse(url)?;
+    check_tilde(&parsed, need)?;
     if need == Need::Existing
         && let Some(path) = file_of(&parsed)
         && !path.exists()

@@ -1,17 +1,20 @@
 //! Moving traces: export, import, copy, and compacting a JSONL store.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::io::{self, BufRead, BufReader, IsTerminal, Write};
 use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use same_file::Handle;
 use serde_json::json;
 use trace_store::{
     Result, StoreUrl, Trace, TraceFilter, TraceStats, TraceStore, TraceStoreExt, TraceSummary,
 };
-use trace_store_interop::{Format, ImportOptions, ImportReport};
+use trace_store_interop::{ImportOptions, ImportReport};
 
+use crate::args::{ExportFormat, FormatArg};
 use crate::error::{CliError, CliResult, Context, describe};
+use crate::output::Target;
 use crate::store::{self, Need, file_of, open};
 
 /// A progress bar on standard error when it is a terminal; a hidden one otherwise.
@@ -57,9 +60,13 @@ pub(crate) fn export(
     url: &str,
     filter: &TraceFilter,
     output: Option<&Path>,
+    mode: u32,
+    format: ExportFormat,
     json: bool,
     out: &mut dyn Write,
 ) -> CliResult {
+    refuse_own_file(url, output)?;
+    let target = Target::resolve(output)?;
     let store = open(url, Need::Existing)?;
     // Counting costs a query; only a visible progress bar needs it.
     let total = if stderr_is_terminal() {
@@ -68,36 +75,19 @@ pub(crate) fn export(
         0
     };
     let bar = progress(total, "exporting", TRACES);
-    let written = match output.filter(|path| *path != Path::new("-")) {
-        None => {
-            let stdout = io::stdout();
-            let mut writer = CountingWriter {
-                inner: BufWriter::new(stdout.lock()),
-                bar: bar.clone(),
-            };
-            store.export_jsonl(filter, &mut writer)?
+    let file = target.file().map(Path::to_path_buf);
+    let written = target.write(mode, |writer| {
+        let mut writer = CountingWriter {
+            inner: writer,
+            bar: bar.clone(),
+        };
+        match format {
+            ExportFormat::Jsonl => Ok(store.export_jsonl(filter, &mut writer)?),
+            ExportFormat::OtlpJson => crate::otlp::export_json(&*store, filter, &mut writer),
         }
-        Some(path) => {
-            // Written beside the target and renamed over it, so a failed export never
-            // leaves a truncated file where a good one was.
-            let dir = match path.parent() {
-                Some(dir) if !dir.as_os_str().is_empty() => dir,
-                _ => Path::new("."),
-            };
-            let what = || format!("cannot write {}", path.display());
-            let file = temp_file_for(path, dir).context(what)?;
-            let mut writer = CountingWriter {
-                inner: BufWriter::new(file.as_file()),
-                bar: bar.clone(),
-            };
-            let written = store.export_jsonl(filter, &mut writer).context(what)?;
-            drop(writer);
-            file.persist(path).map_err(|e| e.error).context(what)?;
-            written
-        }
-    };
+    })?;
     bar.finish_and_clear();
-    if let Some(path) = output.filter(|path| *path != Path::new("-")) {
+    if let Some(path) = file {
         if json {
             crate::print_json(out, &json!({"exported": written, "file": path}))?;
         } else {
@@ -107,22 +97,35 @@ pub(crate) fn export(
     Ok(())
 }
 
-/// A temporary file in `dir` to rename over `target`, with the permissions `target`
-/// would get from a plain create (or already has), not the owner-only ones temporary
-/// files get: an export is meant to be read, possibly by someone else.
-fn temp_file_for(target: &Path, dir: &Path) -> io::Result<tempfile::NamedTempFile> {
-    let mut builder = tempfile::Builder::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // Like `File::create`: 0o666, narrowed by the umask.
-        builder.permissions(std::fs::Permissions::from_mode(0o666));
+/// Refuses to export into the file the store lives in (by identity: device and inode,
+/// so through a symlink or another path too): that would destroy the store as it is read.
+fn refuse_own_file(url: &str, output: Option<&Path>) -> CliResult {
+    let parsed = store::parse(url)?;
+    let files = store::files_of(&parsed);
+    if files.is_empty() {
+        return Ok(());
     }
-    let file = builder.tempfile_in(dir)?;
-    if let Some(existing) = std::fs::metadata(target).ok().filter(|m| m.is_file()) {
-        file.as_file().set_permissions(existing.permissions())?;
+    let output = output.filter(|path| *path != Path::new("-"));
+    let stdout = Handle::stdout();
+    // Only regular files are opened: a FIFO named as a store would block the open.
+    let is_store = files
+        .iter()
+        .filter(|file| std::fs::metadata(file).is_ok_and(|metadata| metadata.is_file()))
+        .filter_map(|file| Handle::from_path(file).ok())
+        .any(|file| match output {
+            Some(path) => crate::output::names(path, &file),
+            None => stdout.as_ref().is_ok_and(|stdout| *stdout == file),
+        });
+    if !is_store {
+        return Ok(());
     }
-    Ok(file)
+    let into = output.map_or_else(
+        || "standard output".to_owned(),
+        |path| format!("-o {}", path.display()),
+    );
+    Err(CliError::usage(format!(
+        "{into} is a file of the store being exported ({parsed}); export into another file"
+    )))
 }
 
 /// One input of `import`: a file or standard input.
@@ -150,14 +153,71 @@ fn name(path: &Path) -> String {
     }
 }
 
+/// `export --otlp-http URL`: pushes the selected traces as OTLP protobuf.
+pub(crate) fn push(
+    url: &str,
+    filter: &TraceFilter,
+    endpoint: &str,
+    headers: &[(String, String)],
+    json: bool,
+    out: &mut dyn Write,
+) -> CliResult {
+    let store = open(url, Need::Existing)?;
+    let report = crate::otlp::push(&*store, filter, endpoint, headers)?;
+    let shown = trace_store_otlp::redact_url(endpoint);
+    if json {
+        return crate::print_json(
+            out,
+            &json!({"traces": report.traces, "spans": report.spans, "requests": report.requests,
+                    "retries": report.retries, "rejected_spans": report.rejected_spans,
+                    "endpoint": shown}),
+        );
+    }
+    writeln!(
+        out,
+        "pushed {} traces ({} spans) to {shown} in {} requests{}",
+        report.traces,
+        report.spans,
+        report.requests,
+        if report.retries > 0 {
+            format!(", {} retried", report.retries)
+        } else {
+            String::new()
+        }
+    )?;
+    if report.rejected_spans > 0 {
+        writeln!(
+            out,
+            "the endpoint rejected {} spans: {}",
+            report.rejected_spans,
+            report.error_messages.join("; ")
+        )?;
+    }
+    Ok(())
+}
+
+/// True if the file starts like OTLP JSON (or `--format otlp-json` says so).
+fn is_otlp(path: &Path, format: FormatArg) -> CliResult<bool> {
+    match format {
+        FormatArg::OtlpJson => Ok(true),
+        FormatArg::Auto if path != Path::new("-") => {
+            let (reader, _) = input(path)?;
+            let mut reader = BufReader::with_capacity(4096, reader);
+            Ok(crate::otlp::looks_like_otlp(reader.fill_buf()?))
+        }
+        _ => Ok(false),
+    }
+}
+
 pub(crate) fn import(
     url: &str,
     files: &[std::path::PathBuf],
-    format: Format,
+    format_arg: FormatArg,
     strict: bool,
     json: bool,
     out: &mut dyn Write,
 ) -> CliResult {
+    let format = format_arg.interop();
     let options = ImportOptions::default()
         .with_format(format)
         .with_strict(strict);
@@ -168,6 +228,9 @@ pub(crate) fn import(
     if strict {
         // All or nothing: read every file once before writing any trace.
         for path in files.iter().filter(|p| *p != Path::new("-")) {
+            if is_otlp(path, format_arg)? {
+                continue;
+            }
             let (reader, _) = input(path)?;
             trace_store_interop::check(&mut BufReader::new(reader), &options).map_err(|error| {
                 CliError::usage(format!("{}: {}", name(path), describe(&error)))
@@ -184,6 +247,37 @@ pub(crate) fn import(
         let bar = progress(size, &format!("importing {short}"), BYTES);
         let mut reader: Box<dyn BufRead> =
             Box::new(BufReader::with_capacity(1 << 16, bar.wrap_read(reader)));
+        let otlp = match format_arg {
+            FormatArg::OtlpJson => true,
+            FormatArg::Auto => crate::otlp::looks_like_otlp(reader.fill_buf()?),
+            _ => false,
+        };
+        if otlp {
+            let done = crate::otlp::import(&*store, &mut reader)
+                .map_err(|error| CliError::usage(format!("{}: {}", name(path), error.message)))?;
+            bar.finish_and_clear();
+            if json {
+                crate::print_json(
+                    out,
+                    &json!({"file": name(path), "format": "otlp-json", "requests": done.requests,
+                            "traces": done.traces, "rejected_spans": done.rejected_spans}),
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "{}: merged {} traces from {} OTLP requests{}",
+                    name(path),
+                    done.traces,
+                    done.requests,
+                    if done.rejected_spans > 0 {
+                        format!("; {} spans rejected", done.rejected_spans)
+                    } else {
+                        String::new()
+                    }
+                )?;
+            }
+            continue;
+        }
         let report = trace_store_interop::import(&*store, &mut reader, &options)
             .map_err(|error| CliError::usage(format!("{}: {}", name(path), describe(&error))))?;
         bar.finish_and_clear();
@@ -284,10 +378,7 @@ impl TraceStore for Ticking<'_> {
 /// could only fail, or worse, read one format as the other).
 fn same_store(a: &StoreUrl, b: &StoreUrl) -> bool {
     match (file_of(a), file_of(b)) {
-        (Some(x), Some(y)) => match (x.canonicalize(), y.canonicalize()) {
-            (Ok(x), Ok(y)) => x == y,
-            _ => x == y,
-        },
+        (Some(x), Some(y)) => same_file::is_same_file(x, y).unwrap_or(x == y),
         _ => matches!((a, b), (StoreUrl::Redis { .. }, StoreUrl::Redis { .. })) && a == b,
     }
 }
@@ -337,6 +428,7 @@ pub(crate) fn compact(url: &str, json: bool, out: &mut dyn Write) -> CliResult {
         )));
     };
     let what = || format!("cannot compact {}", path.display());
+    store::check_tilde(&parsed, Need::Existing)?;
     if !path.exists() {
         return Err(CliError::usage(format!(
             "store {parsed} does not exist (no file {})",

@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{SELECTOOLS_SAMPLE, Sandbox, load_all, run_ids};
+use common::{Page, SELECTOOLS_SAMPLE, Sandbox, load_all, run_ids};
 use serde_json::Value;
 use trace_store::{Status, Timestamp, TraceStats, TraceSummary};
 
@@ -37,8 +37,8 @@ fn demo_list_and_each_query_filter_on_sqlite() {
     let q = |filters: &[&str]| sandbox.query(&url, filters);
 
     // list: the first page, newest first, and the table's footer.
-    let page: Vec<TraceSummary> = sandbox.json(&["--store", &url, "list"]);
-    assert_eq!(run_ids(&page), run_ids(&all[..50]));
+    let page: Page = sandbox.json(&["--store", &url, "list"]);
+    assert_eq!(run_ids(&page.traces), run_ids(&all[..50]));
     let table = sandbox.ok(&["--store", &url, "list", "--limit", "3", "--offset", "2"]);
     assert_eq!(table.lines().count(), 5, "{table}");
     assert!(table.contains(&all[2].run_id) && !table.contains(&format!(" {} ", all[1].run_id)));

@@ -103,7 +103,7 @@ fn an_empty_page_of_a_full_store_does_not_call_it_empty() {
 
 #[cfg(unix)]
 #[test]
-fn an_export_gets_the_permissions_of_a_plain_file() {
+fn an_export_is_private_unless_it_replaces_a_file() {
     use std::os::unix::fs::PermissionsExt;
 
     let sandbox = Sandbox::new();
@@ -113,10 +113,9 @@ fn an_export_gets_the_permissions_of_a_plain_file() {
         let metadata = std::fs::metadata(sandbox.path(name)).unwrap();
         metadata.permissions().mode() & 0o777
     };
-    // What this process's umask makes of a new file.
-    std::fs::File::create(sandbox.path("reference")).unwrap();
+    // Traces hold prompts and user data: a new export is the owner's alone.
     sandbox.ok(&["--store", &url, "export", "-o", "new.jsonl"]);
-    assert_eq!(mode("new.jsonl"), mode("reference"));
+    assert_eq!(mode("new.jsonl"), 0o600);
 
     // Replacing a file keeps its permissions.
     let kept = sandbox.path("kept.jsonl");

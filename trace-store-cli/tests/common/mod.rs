@@ -20,6 +20,15 @@ pub struct Output {
     pub stderr: String,
 }
 
+/// The `--json` output of `list` and `query`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    pub traces: Vec<TraceSummary>,
+    pub next: Option<String>,
+    pub total: u64,
+}
+
 /// A temporary working directory with helpers to run the CLI in it.
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
@@ -97,8 +106,13 @@ impl Sandbox {
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {stdout}"))
     }
 
-    /// `--json query` with these arguments.
+    /// `--json query` with these arguments: the traces of the page.
     pub fn query(&self, store: &str, filters: &[&str]) -> Vec<TraceSummary> {
+        self.query_page(store, filters).traces
+    }
+
+    /// `--json query` with these arguments: the whole page.
+    pub fn query_page(&self, store: &str, filters: &[&str]) -> Page {
         let mut args = vec!["--store", store, "query"];
         args.extend_from_slice(filters);
         self.json(&args)
