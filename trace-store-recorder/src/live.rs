@@ -45,7 +45,7 @@ impl RunBuffer {
 
     /// A step id unique within the run, shaped like an OpenTelemetry span id.
     pub(crate) fn next_step_id(&self) -> String {
-        format!("{:016x}", self.next_step.fetch_add(1, Ordering::Relaxed))
+        hex_id(self.next_step.fetch_add(1, Ordering::Relaxed))
     }
 
     pub(crate) fn run_id(&self) -> String {
@@ -117,10 +117,36 @@ impl RunBuffer {
         trace.steps = std::mem::take(&mut state.steps);
         // Steps arrive as they end (children first); ids are handed out as they start,
         // zero-padded, so sorting by id gives start order.
-        trace.steps.sort_by(|a, b| a.id.cmp(&b.id));
+        sort_by_id(&mut trace.steps);
         finish(&mut trace);
         Some(trace)
     }
+}
+
+/// Sorts steps by id, stably. Steps are large, so the usual shape (children in start
+/// order, the root that closed last at the end) is put right with one rotation instead
+/// of a general sort, which moves every step through a scratch buffer.
+fn sort_by_id(steps: &mut [Step]) {
+    let Some((last, rest)) = steps.split_last() else {
+        return;
+    };
+    if !rest.is_sorted_by(|a, b| a.id <= b.id) {
+        steps.sort_by(|a, b| a.id.cmp(&b.id));
+        return;
+    }
+    let slot = rest.partition_point(|step| step.id <= last.id);
+    steps[slot..].rotate_right(1);
+}
+
+/// `format!("{number:016x}")` without the formatting machinery, which cost more than
+/// the rest of opening a span.
+fn hex_id(number: u64) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(16);
+    for shift in (0..16).rev() {
+        id.push(char::from(DIGITS[((number >> (shift * 4)) & 0xf) as usize]));
+    }
+    id
 }
 
 /// The unfinished runs of a recorder with live updates.
@@ -141,5 +167,47 @@ impl LiveRuns {
             registered.iter().filter_map(Weak::upgrade).collect()
         };
         runs.iter().filter_map(|run| run.snapshot()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use trace_store_core::{Step, StepKind};
+
+    use super::{hex_id, sort_by_id};
+
+    #[test]
+    fn steps_sort_by_id_stably_whatever_their_order() {
+        let orders: [&[Option<&str>]; 7] = [
+            &[],
+            &[Some("2"), Some("3"), Some("1")],
+            &[Some("1"), Some("2"), Some("3")],
+            &[Some("3"), Some("2"), Some("1")],
+            &[Some("1"), Some("3"), Some("2"), Some("4"), Some("2")],
+            &[None, Some("2"), None],
+            &[Some("2"), Some("2"), Some("1"), Some("2")],
+        ];
+        for order in orders {
+            let mut steps: Vec<Step> = order
+                .iter()
+                .enumerate()
+                .map(|(position, id)| {
+                    let mut step = Step::new(StepKind::Chain).with_name(position.to_string());
+                    step.id = id.map(str::to_owned);
+                    step
+                })
+                .collect();
+            let mut expected = steps.clone();
+            expected.sort_by(|a, b| a.id.cmp(&b.id));
+            sort_by_id(&mut steps);
+            assert_eq!(steps, expected, "order {order:?}");
+        }
+    }
+
+    #[test]
+    fn hex_ids_match_zero_padded_lower_hex() {
+        for number in [0, 1, 0xf, 0x10, 0xdead_beef, u64::MAX - 1, u64::MAX] {
+            assert_eq!(hex_id(number), format!("{number:016x}"));
+        }
     }
 }

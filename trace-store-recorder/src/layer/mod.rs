@@ -133,25 +133,30 @@ where
         };
         let parent = span.parent().and_then(|parent| {
             let extensions = parent.extensions();
-            extensions
-                .get::<SpanState>()
-                .map(|state| (state.run.clone(), state.step.id.clone()))
+            extensions.get::<SpanState>().map(|state| {
+                (
+                    state.run.clone(),
+                    state.step.id.clone(),
+                    state.on_genai_path,
+                )
+            })
         });
-        let mut step = Step::new(StepKind::Chain)
-            .with_name(attrs.metadata().name())
-            .with_started_at(Timestamp::now());
+        // Filled in place: the builder methods move the (large) step once per call.
+        let mut step = Step::new(StepKind::Chain);
+        step.name = Some(attrs.metadata().name().to_owned());
+        step.started_at = Some(Timestamp::now());
         let mut fields = SpanFields::default();
         attrs.record(&mut StepVisitor {
             step: &mut step,
             fields: &mut fields,
         });
         let is_root = parent.is_none();
-        let run = match parent {
-            Some((run, parent_id)) => {
+        let (run, parent_on_genai_path) = match parent {
+            Some((run, parent_id, parent_on_genai_path)) => {
                 step.parent_id = parent_id;
-                run
+                (run, parent_on_genai_path)
             }
-            None => self.start_run(&fields),
+            None => (self.start_run(&fields), false),
         };
         step.id = Some(run.next_step_id());
         if let Some(session_id) = fields.session_id.take() {
@@ -159,7 +164,12 @@ where
         }
         let on_genai_path = fields.is_genai;
         if on_genai_path {
-            mark_genai_path(&span, &run);
+            if parent_on_genai_path {
+                // Every ancestor is marked already; skip the walk up the tree.
+                run.set_publishable();
+            } else {
+                mark_genai_path(&span, &run);
+            }
         }
         span.extensions_mut().insert(SpanState {
             run,
@@ -262,8 +272,12 @@ where
             return;
         }
         let root_status = step.status;
-        let root_error = step.error.clone();
-        let root_name = step.name.clone();
+        // Only a root's name and error go into the run's header.
+        let (root_error, root_name) = if state.is_root {
+            (step.error.clone(), step.name.clone())
+        } else {
+            (None, None)
+        };
         self.recorder.shared.capture.apply_to_step(&mut step);
         if let Some(late) = state.run.push_step(step) {
             // The registry keeps a root open while its children live, so this only
