@@ -243,12 +243,12 @@ pub(crate) fn purge(
     if let Some(keep) = keep {
         policy = policy.with_max_count(keep);
     }
-    let (by_age, by_count) = if dry_run {
-        would_purge(&*store, &policy, now)?
+    let report = if dry_run {
+        store.purge_preview(&policy, now)?
     } else {
-        let report = store.purge(&policy, now)?;
-        (report.deleted_by_age, report.deleted_by_count)
+        store.purge(&policy, now)?
     };
+    let (by_age, by_count) = (report.deleted_by_age, report.deleted_by_count);
     if json {
         return print_json(
             out,
@@ -264,31 +264,6 @@ pub(crate) fn purge(
         render::thousands(by_count)
     )?;
     Ok(())
-}
-
-/// What `purge` would delete: the traces past the age limit are the oldest ones, so the
-/// count limit then applies to what is left.
-fn would_purge(
-    store: &dyn TraceStore,
-    policy: &RetentionPolicy,
-    now: Timestamp,
-) -> CliResult<(u64, u64)> {
-    let total = store.count(&TraceFilter::new())?;
-    let by_age = match policy.max_age {
-        Some(age) => {
-            let age = i64::try_from(age.as_micros()).unwrap_or(i64::MAX);
-            let cutoff = now.saturating_add_micros(age.saturating_neg());
-            if cutoff > Timestamp::MIN {
-                store.count(&TraceFilter::new().with_until(cutoff.saturating_add_micros(-1)))?
-            } else {
-                0
-            }
-        }
-        None => 0,
-    };
-    let left = total - by_age;
-    let by_count = policy.max_count.map_or(0, |keep| left.saturating_sub(keep));
-    Ok((by_age, by_count))
 }
 
 pub(crate) fn score(url: &str, args: &ScoreArgs, json: bool, out: &mut dyn Write) -> CliResult {

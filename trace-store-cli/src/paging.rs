@@ -1,10 +1,8 @@
 //! The `--json` page of `list` and `query`: `{"traces": [..], "next": CURSOR|null,
 //! "total": N}`, and the opaque cursor `--after` takes back.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
-use trace_store::{Cursor, Timestamp, TraceFilter, TraceStore, TraceSummary};
+use trace_store::{Cursor, TraceFilter, TraceStore, TraceSummary};
 
 /// One page of summaries, as `--json` prints it.
 #[derive(Debug, Serialize)]
@@ -43,30 +41,25 @@ impl Page {
     }
 }
 
-/// The cursor as text: base64url of the JSON `[created_at µs, run_id]`, the form the
-/// HTTP API's `next` has too, so any run_id (spaces, slashes, non-ASCII) survives a
-/// shell and a URL unchanged and a cursor from either works in both.
+/// The cursor as text ([`Cursor::to_token`]), the form the HTTP API's `next` has too,
+/// so a cursor from either works in both.
 pub(crate) fn encode(cursor: &Cursor) -> String {
-    let json =
-        serde_json::to_vec(&(cursor.created_at.as_micros(), &cursor.run_id)).unwrap_or_default();
-    URL_SAFE_NO_PAD.encode(json)
+    cursor.to_token()
 }
 
 /// `--after`: a `next` value printed by an earlier page.
 pub(crate) fn parse_cursor(text: &str) -> Result<Cursor, String> {
-    let garbled =
-        || "not a cursor (pass the \"next\" value of a previous --json page unchanged)".to_owned();
-    let bytes = URL_SAFE_NO_PAD
-        .decode(text.trim().trim_end_matches('='))
-        .map_err(|_| garbled())?;
-    let (micros, run_id): (i64, String) = serde_json::from_slice(&bytes).map_err(|_| garbled())?;
-    let created_at = Timestamp::from_micros(micros).map_err(|_| garbled())?;
-    Ok(Cursor::new(created_at, run_id))
+    Cursor::from_token(text).map_err(|_| {
+        "not a cursor (pass the \"next\" value of a previous --json page unchanged)".to_owned()
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use trace_store::Timestamp;
 
     #[test]
     fn cursors_round_trip_any_run_id() {

@@ -99,17 +99,13 @@ pub trait TraceStoreExt: TraceStore {
     /// let report = store.purge(&policy, now)?;
     /// assert_eq!((report.deleted_by_age, report.deleted_by_count), (1, 1));
     /// assert_eq!(store.list(10, 0)?.len(), 2);
+    /// assert_eq!(store.purge_preview(&policy, now)?.deleted(), 0, "nothing left to purge");
     /// # Ok::<(), trace_store_core::Error>(())
     /// ```
     fn purge(&self, policy: &RetentionPolicy, now: Timestamp) -> Result<PurgeReport> {
         let mut report = PurgeReport::default();
-        if let Some(max_age) = policy.max_age {
-            let age = i64::try_from(max_age.as_micros()).unwrap_or(i64::MAX);
-            let cutoff = now.saturating_add_micros(age.saturating_neg());
-            if cutoff > Timestamp::MIN {
-                let older = TraceFilter::new().with_until(cutoff.saturating_add_micros(-1));
-                report.deleted_by_age = self.delete_where(&older)?;
-            }
+        if let Some(older) = policy.too_old(now) {
+            report.deleted_by_age = self.delete_where(&older)?;
         }
         if let Some(max_count) = policy.max_count {
             let keep = usize::try_from(max_count).unwrap_or(usize::MAX);
@@ -121,6 +117,28 @@ pub trait TraceStoreExt: TraceStore {
             }
         }
         Ok(report)
+    }
+
+    /// What [`TraceStoreExt::purge`] would delete as of `now`, counted with
+    /// [`TraceStore::count`] and deleting nothing (a dry run). The age limit removes the
+    /// oldest traces, so the count limit then removes what remains past the newest
+    /// `max_count`.
+    fn purge_preview(&self, policy: &RetentionPolicy, now: Timestamp) -> Result<PurgeReport> {
+        let deleted_by_age = match policy.too_old(now) {
+            Some(older) => self.count(&older)?,
+            None => 0,
+        };
+        let deleted_by_count = match policy.max_count {
+            Some(keep) => self
+                .count(&TraceFilter::new())?
+                .saturating_sub(deleted_by_age)
+                .saturating_sub(keep),
+            None => 0,
+        };
+        Ok(PurgeReport {
+            deleted_by_age,
+            deleted_by_count,
+        })
     }
 
     /// Saves every trace of a JSON Lines stream as [`TraceStoreExt::export_jsonl`] writes
@@ -165,6 +183,16 @@ impl RetentionPolicy {
     pub fn with_max_count(mut self, max_count: u64) -> RetentionPolicy {
         self.max_count = Some(max_count);
         self
+    }
+
+    /// The traces the age limit removes as of `now`: created before `now - max_age`.
+    /// `None` without an age limit, or when the limit reaches before the first
+    /// timestamp there is.
+    pub fn too_old(&self, now: Timestamp) -> Option<TraceFilter> {
+        let age = i64::try_from(self.max_age?.as_micros()).unwrap_or(i64::MAX);
+        let cutoff = now.saturating_add_micros(age.saturating_neg());
+        (cutoff > Timestamp::MIN)
+            .then(|| TraceFilter::new().with_until(cutoff.saturating_add_micros(-1)))
     }
 }
 

@@ -33,6 +33,42 @@ impl Cursor {
         }
     }
 
+    /// The cursor as opaque text, for an API's `next` or a command line's `--after`:
+    /// base64url of the JSON `[created_at µs, run_id]`, so any run_id (spaces, slashes,
+    /// non-ASCII) survives a shell and a URL unchanged.
+    ///
+    /// ```
+    /// use trace_store_core::{Cursor, Timestamp};
+    ///
+    /// let cursor = Cursor::new(Timestamp::from_micros(1_700_000_000_000_000)?, "a/b c");
+    /// assert_eq!(Cursor::from_token(&cursor.to_token())?, cursor);
+    /// assert!(Cursor::from_token("not a cursor").is_err());
+    /// # Ok::<(), trace_store_core::Error>(())
+    /// ```
+    pub fn to_token(&self) -> String {
+        use base64::Engine as _;
+        let json =
+            serde_json::to_vec(&(self.created_at.as_micros(), &self.run_id)).unwrap_or_default();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+
+    /// Reads [`Cursor::to_token`]'s text back; anything else is
+    /// [`Error::InvalidInput`].
+    pub fn from_token(text: &str) -> Result<Cursor> {
+        use base64::Engine as _;
+        let garbled =
+            || Error::invalid("not a cursor: pass the `next` value of a previous page unchanged");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text.trim().trim_end_matches('='))
+            .map_err(|_| garbled())?;
+        let (micros, run_id): (i64, String) =
+            serde_json::from_slice(&bytes).map_err(|_| garbled())?;
+        Ok(Cursor::new(
+            Timestamp::from_micros(micros).map_err(|_| garbled())?,
+            run_id,
+        ))
+    }
+
     /// True if a trace at `(created_at, run_id)` comes strictly after this cursor in
     /// list order.
     pub fn precedes(&self, created_at: Timestamp, run_id: &str) -> bool {

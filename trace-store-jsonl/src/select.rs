@@ -359,7 +359,7 @@ mod tests {
     #[test]
     fn the_raw_prefilter_never_rejects_a_match() {
         let body = |trace: &Trace| trace.to_json_vec().unwrap();
-        let escaped = br#"{"schema_version":1,"run_id":"r","created_at":"2026-01-01T00:00:00.000000Z","name":"Zanzibar"}"#;
+        let escaped = br#"{"schema_version":1,"run_id":"r","created_at":"2026-01-01T00:00:00.000000Z","name":"Z\u0061nzibar"}"#;
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (body(&Trace::new("r").with_name("ZANZIBAR")), "zanzibar"),
             (body(&Trace::new("r").with_name("\u{212A}ELVIN")), "kelvin"),

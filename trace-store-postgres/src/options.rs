@@ -166,43 +166,7 @@ fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     }
 }
 
-/// The URL with any password replaced by `***`, for messages and `Debug`.
-pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rsplit_once('@') {
-        Some((user_info, host)) => match user_info.split_once(':') {
-            Some((user, _password)) => format!("{user}:***@{host}"),
-            None => format!("{user_info}@{host}"),
-        },
-        None => authority.to_owned(),
-    };
-    // A password may also travel as a query parameter.
-    let tail = match tail.split_once('?') {
-        Some((path, query)) => {
-            let query: Vec<String> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((key, _)) if is_secret_key(key) => format!("{key}=***"),
-                    _ => pair.to_owned(),
-                })
-                .collect();
-            format!("{path}?{}", query.join("&"))
-        }
-        None => tail.to_owned(),
-    };
-    format!("{scheme}://{authority}{tail}")
-}
-
-fn is_secret_key(key: &str) -> bool {
-    let key = percent_encoding::percent_decode_str(key)
-        .decode_utf8_lossy()
-        .to_ascii_lowercase();
-    key.contains("pass") || key.contains("secret") || key.contains("token")
-}
+pub(crate) use trace_store_core::redact_url as redact;
 
 #[cfg(test)]
 mod tests {

@@ -141,16 +141,21 @@ impl Run {
     /// Adds a metadata entry to the run.
     pub fn set_metadata(&self, key: impl Into<String>, value: impl Into<Value>) {
         let (key, value) = (key.into(), value.into());
+        let capture = &self.inner.recorder.shared.capture;
         self.inner.buffer.update_header(|header| {
             header.metadata.insert(key, value);
+            // The header is captured again, as at the start: it is what gets queued.
+            capture.apply_to_trace_header(header);
         });
     }
 
     /// Records the run-level error; the run will end with status `error`.
     pub fn set_error(&self, error: ErrorInfo) {
-        self.inner
-            .buffer
-            .update_header(|header| header.error = Some(error));
+        let capture = &self.inner.recorder.shared.capture;
+        self.inner.buffer.update_header(|header| {
+            header.error = Some(error);
+            capture.apply_to_trace_header(header);
+        });
     }
 
     /// Ends the run with `status` and queues it to be saved. Steps still open are
@@ -172,7 +177,7 @@ impl RunInner {
             trace.ended_at = Some(Timestamp::now());
         });
         if let Some(trace) = ended {
-            // Capture was applied to each part as it arrived.
+            // Capture was applied to each part, header included, as it arrived.
             self.recorder.shared.enqueue(Message::Save(Box::new(trace)));
         }
     }

@@ -50,6 +50,13 @@ fn records_land_in_sqlite_and_versions_of_one_run_coalesce() {
         health.batches <= 2,
         "expected the queued records in one batch: {health:?}"
     );
+    // 105 records, 101 runs: the five versions of "same" were written as one (the
+    // first record may have been taken alone, before the rest queued up).
+    assert!(
+        stalled.saved_in_batches() <= 102,
+        "versions of one run did not coalesce: {} traces written",
+        stalled.saved_in_batches()
+    );
 }
 
 #[test]
@@ -269,13 +276,23 @@ fn default_redactor_keeps_secrets_out_of_the_store() {
     run.step(StepKind::ToolCall, "call_api")
         .set_input(json!({"api_key": "k-123456", "query": "weather"}))
         .set_output("token=abcdef123 ok");
+    run.set_metadata("password", "hunter2-later");
+    run.set_error(ErrorInfo::new(
+        "auth failed with Bearer abcdefghijklmnop1234",
+    ));
     run.step(StepKind::LlmCall, "chat").set_input(json!([
         {"role": "user", "content": "my key is sk-proj-abcdefghijklmnopqrstuvwx, keep it"}
     ]));
     run.finish(Status::Ok);
     recorder.flush().expect("flush");
     let stored = serde_json::to_string(&store.load("secret").expect("load")).expect("json");
-    for secret in ["k-123", "sk-proj-abcdefghijklmnopqrstuvwx", "abcdef123"] {
+    for secret in [
+        "k-123",
+        "sk-proj-abcdefghijklmnopqrstuvwx",
+        "abcdef123",
+        "hunter2-later",
+        "abcdefghijklmnop1234",
+    ] {
         assert!(
             !stored.contains(secret),
             "{secret} reached the store: {stored}"

@@ -19,7 +19,7 @@ use crate::AppState;
 use crate::body::read_limited;
 use crate::error::{ApiError, ApiResult};
 use crate::params::{DEFAULT_LIMIT, MAX_LIMIT, Params, encode_cursor};
-use crate::redact::redact_url;
+use trace_store_core::redact_url;
 
 /// Children listed with one trace.
 const MAX_CHILDREN: usize = 100;
@@ -336,44 +336,18 @@ async fn purge(State(state): State<AppState>, body: Body) -> Reply {
     let dry_run = request.dry_run;
     state
         .blocking(move |store| {
-            let (by_age, by_count) = if dry_run {
-                would_purge(store, &policy, now)?
+            let report = if dry_run {
+                store.purge_preview(&policy, now)?
             } else {
-                let report = store.purge(&policy, now)?;
-                (report.deleted_by_age, report.deleted_by_count)
+                store.purge(&policy, now)?
             };
             Ok(Json(json!({
-                "deleted_by_age": by_age, "deleted_by_count": by_count, "dry_run": dry_run
+                "deleted_by_age": report.deleted_by_age,
+                "deleted_by_count": report.deleted_by_count,
+                "dry_run": dry_run
             })))
         })
         .await
-}
-
-/// What `purge` would delete, counted without deleting. Age goes first and removes
-/// the oldest traces, so what the count limit then removes is whatever remains past
-/// the newest `max_count`.
-fn would_purge(
-    store: &dyn trace_store_core::TraceStore,
-    policy: &RetentionPolicy,
-    now: Timestamp,
-) -> ApiResult<(u64, u64)> {
-    let mut by_age = 0;
-    if let Some(max_age) = policy.max_age {
-        let age = i64::try_from(max_age.as_micros()).unwrap_or(i64::MAX);
-        let cutoff = now.saturating_add_micros(age.saturating_neg());
-        if cutoff > Timestamp::MIN {
-            by_age =
-                store.count(&TraceFilter::new().with_until(cutoff.saturating_add_micros(-1)))?;
-        }
-    }
-    let by_count = match policy.max_count {
-        Some(keep) => {
-            let remaining = store.count(&TraceFilter::new())?.saturating_sub(by_age);
-            remaining.saturating_sub(keep)
-        }
-        None => 0,
-    };
-    Ok((by_age, by_count))
 }
 
 async fn config(State(state): State<AppState>) -> Reply {

@@ -8,7 +8,6 @@ mod error;
 mod options;
 mod params;
 mod receiver;
-mod redact;
 mod viewer;
 
 use std::future::Future;

@@ -44,7 +44,10 @@ impl std::fmt::Debug for ServerOptions {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("insecure_no_auth", &self.insecure_no_auth)
             .field("max_body", &self.max_body)
-            .field("store_label", &crate::redact::redact_url(&self.store_label))
+            .field(
+                "store_label",
+                &trace_store_core::redact_url(&self.store_label),
+            )
             .finish()
     }
 }

@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{NaiveDate, NaiveTime, TimeZone, Utc};
 use serde_json::Value;
 use trace_store_core::{Cursor, Status, Timestamp, TraceFilter};
@@ -221,31 +219,24 @@ pub(crate) fn parse_time(
     }
 }
 
-/// The opaque `next` cursor: base64url of the JSON `[created_at µs, run_id]`, so any
-/// run_id (slashes, colons, non-ASCII) survives a URL unchanged.
+/// The opaque `next` cursor ([`Cursor::to_token`]).
 pub(crate) fn encode_cursor(cursor: &Cursor) -> String {
-    let json =
-        serde_json::to_vec(&(cursor.created_at.as_micros(), &cursor.run_id)).unwrap_or_default();
-    URL_SAFE_NO_PAD.encode(json)
+    cursor.to_token()
 }
 
 pub(crate) fn decode_cursor(text: &str) -> ApiResult<Cursor> {
-    let garbled = || {
+    Cursor::from_token(text).map_err(|_| {
         ApiError::invalid(
             "parameter after: not a cursor this server made (pass the `next` value of a previous page unchanged)",
         )
-    };
-    let bytes = URL_SAFE_NO_PAD
-        .decode(text.trim_end_matches('='))
-        .map_err(|_| garbled())?;
-    let (micros, run_id): (i64, String) = serde_json::from_slice(&bytes).map_err(|_| garbled())?;
-    let created_at = Timestamp::from_micros(micros).map_err(|_| garbled())?;
-    Ok(Cursor::new(created_at, run_id))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     #[test]
     fn cursors_round_trip_any_run_id() {

@@ -96,11 +96,9 @@ async fn ingest(
             } else {
                 &bytes
             };
+            // Decoding validates every part (invalid spans come back as rejected), and
+            // nothing is merged before the whole body decoded; each merge is per trace.
             let ingest = trace_store_otlp::decode_traces(payload, encoding)?;
-            // Every part is checked before the first merge: all or nothing per request.
-            for part in &ingest.parts {
-                part.validate()?;
-            }
             for part in &ingest.parts {
                 store.merge(part)?;
             }

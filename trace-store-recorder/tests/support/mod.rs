@@ -12,6 +12,8 @@ use trace_store_core::{
 pub struct StalledStore<S> {
     inner: S,
     gate: Arc<(Mutex<bool>, Condvar)>,
+    /// Traces handed to `save_many`, so a test can see versions coalesce.
+    saved_in_batches: std::sync::atomic::AtomicU64,
 }
 
 impl<S> StalledStore<S> {
@@ -19,7 +21,15 @@ impl<S> StalledStore<S> {
         StalledStore {
             inner,
             gate: Arc::new((Mutex::new(false), Condvar::new())),
+            saved_in_batches: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// How many traces `save_many` was given in all.
+    #[allow(dead_code)] // used by one test binary, not the other
+    pub fn saved_in_batches(&self) -> u64 {
+        self.saved_in_batches
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn shut(&self) {
@@ -61,6 +71,8 @@ impl<S: TraceStore> TraceStore for StalledStore<S> {
     }
     fn save_many(&self, traces: &[Trace]) -> Result<Vec<String>> {
         self.wait();
+        self.saved_in_batches
+            .fetch_add(traces.len() as u64, std::sync::atomic::Ordering::Relaxed);
         self.inner.save_many(traces)
     }
     fn count(&self, filter: &TraceFilter) -> Result<u64> {
