@@ -226,6 +226,10 @@ impl TraceStore for Unflushed {
         self.inner.merge(part)
     }
 
+    fn merge_many(&self, parts: &[Trace]) -> Result<Vec<String>> {
+        self.inner.merge_many(parts)
+    }
+
     fn stats_by(
         &self,
         filter: &TraceFilter,
@@ -308,6 +312,14 @@ impl TraceStore for UnlockedMerge {
         merged.merge(part);
         self.inner.save(&merged)?;
         Ok(merged)
+    }
+
+    fn merge_many(&self, parts: &[Trace]) -> Result<Vec<String>> {
+        parts.iter().try_for_each(Trace::validate)?;
+        parts
+            .iter()
+            .map(|part| self.merge(part).map(|merged| merged.run_id))
+            .collect()
     }
 
     fn stats_by(

@@ -94,6 +94,7 @@ use crate::{GroupBy, GroupKey, Result, Trace, TraceFilter, TraceStats, TraceSumm
 ///     fn count(&self, filter: &TraceFilter) -> Result<u64> { self.0.count(filter) }
 ///     fn stats(&self, filter: &TraceFilter) -> Result<TraceStats> { self.0.stats(filter) }
 ///     fn merge(&self, part: &Trace) -> Result<Trace> { self.0.merge(part) }
+///     fn merge_many(&self, parts: &[Trace]) -> Result<Vec<String>> { self.0.merge_many(parts) }
 ///     fn stats_by(&self, filter: &TraceFilter, group: GroupBy) -> Result<Vec<(GroupKey, TraceStats)>> {
 ///         self.0.stats_by(filter, group)
 ///     }
@@ -163,6 +164,20 @@ pub trait TraceStore: Send + Sync + Debug {
         Ok(merged)
     }
 
+    /// Folds every part into its stored trace as [`merge`](Self::merge) would, parts
+    /// with the same run_id in the order given, and returns the run_ids in that order.
+    /// Every part is validated before anything is written. Backends with transactions
+    /// fold a batch in one transaction, all or nothing, and write each run_id once;
+    /// this provided version merges one part at a time. This is what a collector
+    /// receiving many spans of a few traces per request calls.
+    fn merge_many(&self, parts: &[Trace]) -> Result<Vec<String>> {
+        parts.iter().try_for_each(Trace::validate)?;
+        parts
+            .iter()
+            .map(|part| self.merge(part).map(|merged| merged.run_id))
+            .collect()
+    }
+
     /// Totals per group of the traces `query(filter)` returns (rule C14), in the order
     /// [`GroupBy::stats`] defines. Backends with a query engine compute it there.
     fn stats_by(
@@ -218,6 +233,9 @@ macro_rules! forward_trace_store {
             }
             fn merge(&self, part: &Trace) -> Result<Trace> {
                 (**self).merge(part)
+            }
+            fn merge_many(&self, parts: &[Trace]) -> Result<Vec<String>> {
+                (**self).merge_many(parts)
             }
             fn stats_by(
                 &self,

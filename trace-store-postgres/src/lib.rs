@@ -319,6 +319,11 @@ impl TraceStore for PostgresStore {
         self.run(|inner| async move { write::merge(&inner, &part).await })
     }
 
+    fn merge_many(&self, parts: &[Trace]) -> Result<Vec<String>> {
+        parts.iter().try_for_each(Trace::validate)?;
+        parts.iter().map(|part| self.merge(part).map(|merged| merged.run_id)).collect()
+    }
+
     fn stats_by(
         &self,
         filter: &TraceFilter,

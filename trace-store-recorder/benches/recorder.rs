@@ -123,6 +123,12 @@ impl TraceStore for CommitClock {
         self.note(std::slice::from_ref(part));
         Ok(merged)
     }
+    fn merge_many(&self, parts: &[Trace]) -> Result<Vec<String>> {
+        let run_ids = self.inner.merge_many(parts)?;
+        self.note(parts);
+        Ok(run_ids)
+    }
+
     fn stats_by(
         &self,
         filter: &TraceFilter,

@@ -113,6 +113,11 @@ impl AsyncStore {
         self.run(move |store| store.merge(&part)).await
     }
 
+    /// [`TraceStore::merge_many`].
+    pub async fn merge_many(&self, parts: Vec<Trace>) -> Result<Vec<String>> {
+        self.run(move |store| store.merge_many(&parts)).await
+    }
+
     /// [`TraceStore::stats_by`].
     pub async fn stats_by(
         &self,

@@ -54,6 +54,10 @@ impl TraceStore for BlockOnAsync {
     fn merge(&self, part: &Trace) -> Result<Trace> {
         RUNTIME.block_on(self.0.merge(part.clone()))
     }
+    fn merge_many(&self, parts: &[Trace]) -> Result<Vec<String>> {
+        RUNTIME.block_on(self.0.merge_many(parts.to_vec()))
+    }
+
     fn stats_by(
         &self,
         filter: &TraceFilter,

@@ -475,3 +475,99 @@ pub fn c12_two_processes_merge_into_one_run(location: &Durable<'_>) {
         );
     }
 }
+
+/// `merge_many` folds each part as `merge` would, parts of one run_id in the order given,
+/// and answers the run_ids in that order.
+pub fn c12_merge_many_folds_in_order(store: &dyn TraceStore) {
+    let stored = Trace::new("a")
+        .with_created_at(at(2))
+        .with_step(Step::llm_call("a1").with_id("1"))
+        .with_step(Step::llm_call("a2").with_id("2"));
+    ok(store.save(&stored), "save");
+    let parts = [
+        Trace::new("a")
+            .with_created_at(at(3))
+            .with_step(Step::llm_call("a1-new").with_id("1")),
+        Trace::new("b")
+            .with_created_at(at(5))
+            .with_step(Step::llm_call("b1").with_id("1")),
+        Trace::new("a")
+            .with_created_at(at(1))
+            .with_metadata("k", "v")
+            .with_step(Step::llm_call("a3").with_id("3"))
+            .with_step(Step::llm_call("a1-last").with_id("1")),
+        Trace::new("b")
+            .with_created_at(at(5))
+            .with_status(Status::Ok)
+            .with_step(Step::llm_call("b2")),
+    ];
+    assert_answer(
+        "C12 merge_many answers the run_ids in the order of the parts",
+        vec!["a", "b", "a", "b"],
+        ok(store.merge_many(&parts), "merge_many"),
+    );
+    let a = ok(store.load("a"), "load a");
+    assert_answer(
+        "C12 merge_many folds parts of one run in order",
+        vec!["a1-last", "a2", "a3"],
+        step_models(&a),
+    );
+    assert_answer("C12 merge_many: earliest created_at", at(1), a.created_at);
+    assert_answer(
+        "C12 merge_many: metadata of a later part",
+        Some(json!("v")),
+        a.metadata.get("k").cloned(),
+    );
+    let b = ok(store.load("b"), "load b");
+    assert_answer(
+        "C12 merge_many into absent, then again",
+        vec!["b1", "b2"],
+        step_models(&b),
+    );
+    assert_answer(
+        "C12 merge_many: status of the last part",
+        Status::Ok,
+        b.status,
+    );
+    assert_answer(
+        "C12 merge_many results are indexed",
+        vec!["a".to_owned()],
+        query_ids(store, &TraceFilter::new().with_metadata("k", "v")),
+    );
+    assert_answer(
+        "C12 merge_many of nothing",
+        Vec::<String>::new(),
+        ok(store.merge_many(&[]), "merge_many of nothing"),
+    );
+}
+
+/// One invalid part among valid ones: `InvalidInput`, and no part is written.
+pub fn c12_merge_many_invalid_part_writes_nothing(store: &dyn TraceStore) {
+    let stored = trace("r", 1, 2).with_metadata("v", 1);
+    ok(store.save(&stored), "save");
+    let parts = [
+        Trace::new("r")
+            .with_created_at(at(1))
+            .with_metadata("v", 2)
+            .with_step(Step::llm_call("extra")),
+        Trace::new("fresh").with_created_at(at(2)),
+        Trace::new("r")
+            .with_created_at(at(1))
+            .with_score(Score::new("q").with_value(f64::NAN)),
+    ];
+    assert_invalid(
+        store.merge_many(&parts),
+        "C12 merge_many with one invalid part",
+    );
+    assert_answer(
+        "C12 a rejected merge_many leaves the stored trace as it was",
+        &stored,
+        &ok(store.load("r"), "load"),
+    );
+    assert_not_found(store.load("fresh"), "fresh");
+    assert_answer(
+        "C12 a rejected merge_many changes no index",
+        vec!["r".to_owned()],
+        query_ids(store, &TraceFilter::new().with_metadata("v", 1)),
+    );
+}

@@ -78,6 +78,14 @@ impl TraceStore for Fifo {
         Ok(merged)
     }
 
+    fn merge_many(&self, parts: &[Trace]) -> Result<Vec<String>> {
+        parts.iter().try_for_each(Trace::validate)?;
+        parts
+            .iter()
+            .map(|part| self.merge(part).map(|merged| merged.run_id))
+            .collect()
+    }
+
     fn stats_by(
         &self,
         filter: &TraceFilter,

@@ -85,6 +85,11 @@ impl<S: TraceStore> TraceStore for StalledStore<S> {
         self.wait();
         self.inner.merge(part)
     }
+    fn merge_many(&self, parts: &[Trace]) -> Result<Vec<String>> {
+        self.wait();
+        self.inner.merge_many(parts)
+    }
+
     fn stats_by(
         &self,
         filter: &TraceFilter,
