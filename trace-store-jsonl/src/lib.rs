@@ -473,6 +473,20 @@ impl TraceStore for JsonlStore {
         self.merge_locked(part)
     }
 
+    /// Validates every part, then under one acquisition of the file lock folds each
+    /// run_id's parts (in the order given) into its stored trace, loaded once, and
+    /// appends every merged trace as one write: each run_id is written once per call.
+    ///
+    /// All or nothing as far as an append-only file allows: an invalid part, a fold
+    /// that `merge` would refuse, or a merged trace over the maximum record size writes
+    /// nothing. The batch is a single positioned write; should the disk fill part way
+    /// through it, the merged traces written whole before that point stay (as with
+    /// `save_many`, other handles may have read them already) and the error says how
+    /// many.
+    fn merge_many(&self, parts: &[Trace]) -> Result<Vec<String>> {
+        self.merge_batch(parts)
+    }
+
     fn stats_by(
         &self,
         filter: &TraceFilter,

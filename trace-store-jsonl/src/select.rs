@@ -2,6 +2,7 @@
 //! bodies of the index's candidates; and the v2 operations built on that selection
 //! (`merge`, `stats_by`, `delete_where`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use trace_store_core::{
@@ -227,16 +228,7 @@ impl JsonlStore {
     pub(crate) fn merge_locked(&self, part: &Trace) -> Result<Trace> {
         part.validate()?;
         let mut lock = self.lock()?;
-        let stored = {
-            let state = self.state.read();
-            state.index.get(&part.run_id).map(|(loc, summary)| {
-                (
-                    Arc::clone(&state.file),
-                    (loc.trace_offset, loc.trace_len),
-                    summary.clone(),
-                )
-            })
-        };
+        let stored = self.stored(&part.run_id);
         let merged = match stored {
             Some((file, location, summary)) => {
                 let mut merged = self.read_trace(&file, location, &summary, &mut Vec::new())?;
@@ -250,6 +242,58 @@ impl JsonlStore {
         let encoded = push_save(&merged, &mut batch)?;
         self.append(&mut lock, &batch, vec![encoded])?;
         Ok(merged)
+    }
+
+    /// The open file, body location and summary of `run_id`'s live record.
+    fn stored(&self, run_id: &str) -> Option<(Arc<OpenFile>, (u64, u64), TraceSummary)> {
+        let state = self.state.read();
+        let (loc, summary) = state.index.get(run_id)?;
+        Some((
+            Arc::clone(&state.file),
+            (loc.trace_offset, loc.trace_len),
+            summary.clone(),
+        ))
+    }
+
+    /// `merge_many`: every part validated first; then, under one acquisition of the
+    /// write lock, each run_id's stored trace is loaded once and every part of it folded
+    /// in, in the order given, and the merged traces are appended as one write, each
+    /// run_id once. Nothing is written unless every fold succeeds.
+    pub(crate) fn merge_batch(&self, parts: &[Trace]) -> Result<Vec<String>> {
+        parts.iter().try_for_each(Trace::validate)?;
+        if parts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut lock = self.lock()?;
+        let mut merged: Vec<Trace> = Vec::new();
+        let mut position: HashMap<&str, usize> = HashMap::new();
+        let mut body = Vec::new();
+        for part in parts {
+            if let Some(&at) = position.get(part.run_id.as_str()) {
+                merged[at].merge(part);
+                // As `merge` would have refused this fold, one part at a time.
+                merged[at].validate()?;
+                continue;
+            }
+            let trace = match self.stored(&part.run_id) {
+                Some((file, location, summary)) => {
+                    let mut stored = self.read_trace(&file, location, &summary, &mut body)?;
+                    stored.merge(part);
+                    stored.validate()?;
+                    stored
+                }
+                None => part.clone(),
+            };
+            position.insert(&part.run_id, merged.len());
+            merged.push(trace);
+        }
+        let mut batch = Vec::new();
+        let records = merged
+            .iter()
+            .map(|trace| push_save(trace, &mut batch))
+            .collect::<Result<Vec<_>>>()?;
+        self.append(&mut lock, &batch, records)?;
+        Ok(parts.iter().map(|part| part.run_id.clone()).collect())
     }
 
     /// `delete_where`: under the write lock, selects exactly what `query(filter)`
