@@ -7,6 +7,7 @@ mod durability;
 mod error;
 mod ext;
 mod filter;
+pub mod genai;
 mod group;
 mod index;
 mod merge;

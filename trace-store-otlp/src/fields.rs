@@ -8,10 +8,10 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use trace_store_core::{ErrorInfo, Status, Step, StepKind, ToolCall};
+use trace_store_core::{ErrorInfo, Status, Step, StepKind, ToolCall, genai};
 
 use crate::proto::{STATUS_CODE_ERROR, STATUS_CODE_OK, STATUS_CODE_UNSET};
-use crate::semconv::{self, operation};
+use crate::semconv;
 
 /// Span attributes as a map (a repeated key keeps its last value).
 pub(crate) type Attributes = BTreeMap<String, Value>;
@@ -48,48 +48,17 @@ fn set_usage(step: &mut Step, values: [u64; 5]) {
     ] = values;
 }
 
-/// The `gen_ai.operation.name` written for a kind, if the conventions name one.
-pub(crate) fn operation_of(kind: &StepKind) -> Option<&'static str> {
-    Some(match kind {
-        StepKind::LlmCall => operation::CHAT,
-        StepKind::Embedding => operation::EMBEDDINGS,
-        StepKind::ToolCall => operation::EXECUTE_TOOL,
-        StepKind::Agent => operation::INVOKE_AGENT,
-        StepKind::Retrieval => operation::RETRIEVAL,
-        _ => return None,
-    })
-}
-
-/// The kind a span without `trace_store.step.kind` reads as.
+/// The kind a span without `trace_store.step.kind` reads as: core's one GenAI mapping,
+/// from the operation name, else from whether a tool or a model is named.
 pub(crate) fn infer_kind(attributes: &Attributes) -> StepKind {
-    match attributes
-        .get(semconv::GEN_AI_OPERATION_NAME)
-        .and_then(Value::as_str)
-    {
-        Some(operation::CHAT | operation::TEXT_COMPLETION | operation::GENERATE_CONTENT) => {
-            StepKind::LlmCall
-        }
-        Some(operation::EMBEDDINGS) => StepKind::Embedding,
-        Some(operation::EXECUTE_TOOL) => StepKind::ToolCall,
-        Some(operation::INVOKE_AGENT | operation::CREATE_AGENT) => StepKind::Agent,
-        Some(operation::RETRIEVAL) => StepKind::Retrieval,
-        Some(_) => StepKind::Chain,
-        None => infer_kind_without_operation(attributes),
-    }
-}
-
-/// The kind a span without an operation name reads as: a tool call if it names a tool,
-/// a model call if it names a model, else a chain.
-fn infer_kind_without_operation(attributes: &Attributes) -> StepKind {
-    if attributes.contains_key(semconv::GEN_AI_TOOL_NAME) {
-        StepKind::ToolCall
-    } else if attributes.contains_key(semconv::GEN_AI_REQUEST_MODEL)
-        || attributes.contains_key(semconv::GEN_AI_RESPONSE_MODEL)
-    {
-        StepKind::LlmCall
-    } else {
-        StepKind::Chain
-    }
+    genai::infer_kind(
+        attributes
+            .get(semconv::GEN_AI_OPERATION_NAME)
+            .and_then(Value::as_str),
+        attributes.contains_key(semconv::GEN_AI_TOOL_NAME),
+        attributes.contains_key(semconv::GEN_AI_REQUEST_MODEL)
+            || attributes.contains_key(semconv::GEN_AI_RESPONSE_MODEL),
+    )
 }
 
 fn input_key(kind: &StepKind) -> (&'static str, &'static str) {
@@ -122,7 +91,7 @@ fn output_key(kind: &StepKind) -> (&'static str, &'static str) {
 
 /// Cost in USD as written to `gen_ai.usage.cost`.
 pub(crate) fn cost_usd(nano: i64) -> Value {
-    serde_json::Number::from_f64(nano as f64 / 1e9).map_or(Value::Null, Value::Number)
+    serde_json::Number::from_f64(genai::usd_from_nano_usd(nano)).map_or(Value::Null, Value::Number)
 }
 
 /// Adds the attributes of the mapped fields of `step` (kind, model, provider, usage,
@@ -180,7 +149,7 @@ pub(crate) fn write_fields(step: &Step, out: &mut Attributes) {
     }
     // The conventions require the operation name, so it is written even where the other
     // attributes already tell the kind.
-    if let Some(op) = operation_of(&step.kind)
+    if let Some(op) = genai::operation_of_kind(&step.kind)
         && !out.contains_key(semconv::GEN_AI_OPERATION_NAME)
     {
         out.insert(semconv::GEN_AI_OPERATION_NAME.into(), op.into());
@@ -194,10 +163,7 @@ pub(crate) fn write_fields(step: &Step, out: &mut Attributes) {
 }
 
 fn cost_from_usd(usd: &Value) -> Option<i64> {
-    usd.as_f64()
-        .map(|usd| (usd * 1e9).round())
-        .filter(|nano| nano.is_finite() && nano.abs() < 9.2e18)
-        .map(|nano| nano as i64)
+    usd.as_f64().and_then(genai::nano_usd_from_usd)
 }
 
 /// Reads the mapped fields from `attributes` into `step`, removing exactly the
@@ -217,7 +183,7 @@ pub(crate) fn read_fields(step: &mut Step, attributes: &mut Attributes) {
     let operation = attributes
         .get(semconv::GEN_AI_OPERATION_NAME)
         .and_then(Value::as_str);
-    if operation.is_some() && operation == operation_of(&step.kind) {
+    if operation.is_some() && operation == genai::operation_of_kind(&step.kind) {
         attributes.remove(semconv::GEN_AI_OPERATION_NAME);
     }
     step.model = string_with_fallback(

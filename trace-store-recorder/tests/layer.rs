@@ -63,6 +63,28 @@ fn every_operation_name_maps_to_its_kind() {
 }
 
 #[test]
+fn without_an_operation_name_a_tool_or_a_model_tells_the_kind() {
+    let (store, recorder, dispatch) = setup(RecorderOptions::new());
+    tracing::dispatcher::with_default(&dispatch, || {
+        let root = tracing::info_span!("root", trace_store.run_id = "no-op");
+        let _root = root.enter();
+        tracing::info_span!("m", gen_ai.request.model = "gpt-4o").in_scope(|| {});
+        tracing::info_span!("t", gen_ai.tool.name = "search", gen_ai.request.model = "x")
+            .in_scope(|| {});
+        tracing::info_span!("g", gen_ai.conversation.id = "c").in_scope(|| {});
+    });
+    recorder.flush().expect("flush");
+    let kinds: Vec<StepKind> = store.load("no-op").expect("load").steps[1..]
+        .iter()
+        .map(|step| step.kind.clone())
+        .collect();
+    assert_eq!(
+        kinds,
+        [StepKind::LlmCall, StepKind::ToolCall, StepKind::Chain]
+    );
+}
+
+#[test]
 fn every_field_alias_is_mapped() {
     let (store, recorder, dispatch) = setup(RecorderOptions::new());
     tracing::dispatcher::with_default(&dispatch, || {

@@ -2,7 +2,7 @@
 //! aliases agent frameworks use) onto a [`Step`].
 
 use serde_json::{Map, Value};
-use trace_store_core::{ErrorInfo, Status, Step, StepKind, ToolCall};
+use trace_store_core::{ErrorInfo, Status, Step, ToolCall, genai};
 use tracing::field::{Field, Visit};
 
 /// Field values as `tracing` hands them over.
@@ -56,21 +56,17 @@ impl FieldValue<'_> {
         }
     }
 
-    /// A USD amount as nano-USD. The one place a float meets money: the field arrives
-    /// as a float, so it is rounded to the nano-dollar once, here.
+    /// A USD amount as nano-USD, rounded by core's one rule.
     fn as_nano_usd(&self) -> Option<i64> {
         let usd = match self {
             FieldValue::F64(number) => *number,
-            FieldValue::I64(number) => return number.checked_mul(1_000_000_000),
-            FieldValue::U64(number) => {
-                return i64::try_from(*number).ok()?.checked_mul(1_000_000_000);
-            }
+            FieldValue::I64(number) => *number as f64,
+            FieldValue::U64(number) => *number as f64,
             FieldValue::Str(text) => text.trim().parse().ok()?,
             FieldValue::Debug(text) => text.trim().parse().ok()?,
             FieldValue::Bool(_) => return None,
         };
-        let nano = (usd * 1e9).round();
-        (nano.is_finite() && nano.abs() < 9.2e18).then_some(nano as i64)
+        genai::nano_usd_from_usd(usd)
     }
 
     fn as_string(&self) -> String {
@@ -86,6 +82,7 @@ impl FieldValue<'_> {
 #[derive(Debug, Default)]
 pub(super) struct SpanFields {
     pub(super) is_genai: bool,
+    has_operation: bool,
     pub(super) run_id: Option<String>,
     pub(super) session_id: Option<String>,
     pub(super) agent_name: Option<String>,
@@ -96,19 +93,6 @@ pub(super) struct SpanFields {
     error_type: Option<String>,
     status_error: bool,
     status_message: Option<String>,
-}
-
-/// The step kind a `gen_ai.operation.name` stands for.
-pub(super) fn operation_kind(operation: &str) -> StepKind {
-    match operation {
-        "chat" | "text_completion" | "generate_content" | "chat_streaming" => StepKind::LlmCall,
-        "embeddings" => StepKind::Embedding,
-        "execute_tool" => StepKind::ToolCall,
-        "invoke_agent" | "create_agent" => StepKind::Agent,
-        "invoke_workflow" => StepKind::Chain,
-        "retrieval" => StepKind::Retrieval,
-        other => StepKind::from_name(other),
-    }
 }
 
 /// Applies one field to the step, or to what is resolved at close.
@@ -124,7 +108,8 @@ pub(super) fn apply_field(
     match name {
         "gen_ai.operation.name" => {
             let operation = value.as_string();
-            step.kind = operation_kind(&operation);
+            step.kind = genai::kind_of_operation(&operation);
+            fields.has_operation = !operation.is_empty();
             // The kind is coarser than the operation (chat vs generate_content): keep both.
             step.attributes
                 .insert(name.to_owned(), Value::String(operation));
@@ -187,6 +172,13 @@ fn keep_attribute(step: &mut Step, name: &str, value: &FieldValue<'_>) {
 impl SpanFields {
     /// Settles model, tool and status on the step when its span closes.
     pub(super) fn resolve(&mut self, step: &mut Step, panicking: bool) {
+        if !self.has_operation {
+            step.kind = genai::infer_kind(
+                None,
+                self.tool_name.is_some(),
+                self.request_model.is_some() || self.response_model.is_some(),
+            );
+        }
         match (self.response_model.take(), self.request_model.take()) {
             (Some(response), Some(request)) => {
                 if response != request {

@@ -42,7 +42,7 @@ pub enum GenAiSpans {
 ///
 /// | field | step |
 /// |---|---|
-/// | `gen_ai.operation.name` | `kind`: chat, text_completion, generate_content, chat_streaming -> `llm_call`; embeddings -> `embedding`; execute_tool -> `tool_call`; invoke_agent, create_agent -> `agent`; invoke_workflow -> `chain`; retrieval -> `retrieval` (the name is kept in `attributes` too) |
+/// | `gen_ai.operation.name` | `kind`: chat, text_completion, generate_content, chat_streaming -> `llm_call`; embeddings -> `embedding`; execute_tool -> `tool_call`; invoke_agent, create_agent -> `agent`; invoke_workflow -> `chain`; retrieval -> `retrieval`; another name of a kind -> that kind, else `other(name)`; none: `tool_call` if the span names a tool, `llm_call` if it names a model, else `chain` (the mapping is [`trace_store_core::genai`]'s; the name is kept in `attributes` too) |
 /// | `gen_ai.response.model`, else `gen_ai.request.model` | `model` (a differing request model stays in `attributes`) |
 /// | `gen_ai.provider.name`, `gen_ai.system` | `provider` |
 /// | `gen_ai.usage.input_tokens`, `output_tokens`, `cache_read.input_tokens`, `cache_creation.input_tokens`, `reasoning.output_tokens` (and rig's `reasoning_tokens`) | `usage` |
