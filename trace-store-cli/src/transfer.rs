@@ -8,7 +8,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use same_file::Handle;
 use serde_json::json;
 use trace_store::{
-    Result, StoreUrl, Trace, TraceFilter, TraceStats, TraceStore, TraceStoreExt, TraceSummary,
+    GroupBy, GroupKey, Result, StoreUrl, Trace, TraceFilter, TraceStats, TraceStore, TraceStoreExt,
+    TraceSummary,
 };
 use trace_store_interop::{ImportOptions, ImportReport};
 
@@ -343,6 +344,7 @@ struct Ticking<'a> {
     bar: ProgressBar,
 }
 
+#[deny(clippy::missing_trait_methods)]
 impl TraceStore for Ticking<'_> {
     fn save(&self, trace: &Trace) -> Result<String> {
         let run_id = self.inner.save(trace)?;
@@ -371,6 +373,26 @@ impl TraceStore for Ticking<'_> {
     }
     fn stats(&self, filter: &TraceFilter) -> Result<TraceStats> {
         self.inner.stats(filter)
+    }
+    fn merge(&self, part: &Trace) -> Result<Trace> {
+        let merged = self.inner.merge(part)?;
+        self.bar.inc(1);
+        Ok(merged)
+    }
+    fn merge_many(&self, parts: &[Trace]) -> Result<Vec<String>> {
+        let run_ids = self.inner.merge_many(parts)?;
+        self.bar.inc(run_ids.len() as u64);
+        Ok(run_ids)
+    }
+    fn stats_by(
+        &self,
+        filter: &TraceFilter,
+        group: GroupBy,
+    ) -> Result<Vec<(GroupKey, TraceStats)>> {
+        self.inner.stats_by(filter, group)
+    }
+    fn delete_where(&self, filter: &TraceFilter) -> Result<u64> {
+        self.inner.delete_where(filter)
     }
 }
 

@@ -4,8 +4,10 @@
 
 #[cfg(feature = "tokio")]
 mod async_store;
+mod registry;
 mod url;
 
+pub use registry::register;
 pub use trace_store_core::*;
 pub use url::StoreUrl;
 
@@ -54,8 +56,9 @@ pub use trace_store_recorder::{
 
 /// Opens the store a URL names, picking the backend at run time.
 ///
-/// See [`StoreUrl`] for the URL forms. An unknown scheme, or one whose Cargo feature is
-/// not enabled, is [`Error::InvalidInput`] naming the problem.
+/// See [`StoreUrl`] for the built-in URL forms; a scheme added with [`register`] is
+/// opened by its opener. An unknown scheme, or one whose Cargo feature is not enabled,
+/// is [`Error::InvalidInput`] naming the problem.
 ///
 /// ```
 /// # #[cfg(feature = "memory")] {
@@ -66,6 +69,9 @@ pub use trace_store_recorder::{
 /// # Ok::<(), trace_store::Error>(())
 /// ```
 pub fn open(url: &str) -> Result<Box<dyn TraceStore>> {
+    if let Some(opener) = registry::opener_for(url) {
+        return opener(url);
+    }
     url.parse::<StoreUrl>()?.open()
 }
 

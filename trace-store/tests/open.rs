@@ -1,6 +1,8 @@
 //! `trace_store::open` picks the backend from the URL, or says why it cannot.
 
-use trace_store::{Error, Trace, TraceFilter};
+use trace_store::Error;
+#[cfg(feature = "memory")]
+use trace_store::{Trace, TraceFilter};
 
 #[cfg(feature = "memory")]
 #[test]
