@@ -39,7 +39,8 @@ impl RedisStore {
             }
             std::thread::sleep(backoff(attempt));
         }
-        Err(Error::backend(
+        // Nothing was written, and the contention passes: retrying later succeeds.
+        Err(Error::retryable_backend(
             "redis",
             format!(
                 "merge of {:?} on {} conflicted with other writes {MERGE_ATTEMPTS} times in a row; retry it, or spread the writers of one run_id over time",

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use redis::cluster::{ClusterClient, ClusterConnection};
-use redis::{Client, Connection, ConnectionLike, ErrorKind, RedisError, RedisResult};
+use redis::{
+    Client, Connection, ConnectionLike, ErrorKind, RedisError, RedisResult, ServerErrorKind,
+};
 use trace_store_core::{Error, Result};
 
 /// Times a Cluster connection runs a command again after a redirection, a node that
@@ -192,17 +194,15 @@ impl Pool {
                 };
             }
             if self.freed.wait_until(&mut state, deadline).timed_out() {
-                return Err(Error::backend(
-                    "redis",
-                    Failure {
-                        action: action.to_owned(),
-                        address: self.address.clone(),
-                        cause: Cause::PoolExhausted {
-                            size: self.size,
-                            waited: self.connect_timeout,
-                        },
+                return Err(Failure {
+                    action: action.to_owned(),
+                    address: self.address.clone(),
+                    cause: Cause::PoolExhausted {
+                        size: self.size,
+                        waited: self.connect_timeout,
                     },
-                ));
+                }
+                .into_error());
             }
         }
     }
@@ -266,14 +266,12 @@ impl Pool {
         } else {
             Cause::Redis(error)
         };
-        Error::backend(
-            "redis",
-            Failure {
-                action: action.to_owned(),
-                address: self.address.clone(),
-                cause,
-            },
-        )
+        Failure {
+            action: action.to_owned(),
+            address: self.address.clone(),
+            cause,
+        }
+        .into_error()
     }
 }
 
@@ -299,6 +297,39 @@ enum Cause {
         size: usize,
         waited: Duration,
     },
+}
+
+impl Failure {
+    /// The one place this backend's failures become core's [`Error`]: a server that
+    /// is unreachable, restarting, failing over or too slow, and a pool that stayed
+    /// busy, are transient, so [`Error::is_retryable`] says so; a refused command or
+    /// bad credentials are not.
+    fn into_error(self) -> Error {
+        let transient = match &self.cause {
+            Cause::Timeout { .. } | Cause::PoolExhausted { .. } => true,
+            Cause::Redis(error) => {
+                error.is_io_error()
+                    || error.is_connection_dropped()
+                    || error.is_connection_refusal()
+                    || matches!(
+                        error.kind(),
+                        ErrorKind::ClusterConnectionNotFound
+                            | ErrorKind::Server(
+                                ServerErrorKind::BusyLoading
+                                    | ServerErrorKind::TryAgain
+                                    | ServerErrorKind::ClusterDown
+                                    | ServerErrorKind::MasterDown
+                                    | ServerErrorKind::ReadOnly
+                            )
+                    )
+            }
+        };
+        if transient {
+            Error::retryable_backend("redis", self)
+        } else {
+            Error::backend("redis", self)
+        }
+    }
 }
 
 impl fmt::Display for Failure {

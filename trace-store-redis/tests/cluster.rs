@@ -61,7 +61,14 @@ fn a_node_restarted_mid_run_gives_typed_errors_then_the_store_recovers() {
         ("delete", store.delete("before").map(drop)),
     ] {
         match result {
-            Err(Error::Backend { backend, source }) => {
+            Err(error @ Error::Backend { .. }) => {
+                assert!(
+                    error.is_retryable(),
+                    "{name} with the slot's node down is retryable: {error}"
+                );
+                let Error::Backend { backend, source } = error else {
+                    unreachable!()
+                };
                 assert_eq!(backend, "redis", "{name}");
                 let message = source.to_string();
                 assert!(message.contains("Redis Cluster"), "{name}: {message}");

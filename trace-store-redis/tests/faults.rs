@@ -53,7 +53,14 @@ fn assert_every_operation_fails(store: &RedisStore, address: &str) {
         let result = operation();
         let took = started.elapsed();
         match result {
-            Err(Error::Backend { backend, source }) => {
+            Err(error @ Error::Backend { .. }) => {
+                assert!(
+                    error.is_retryable(),
+                    "{name} with the server down is retryable: {error}"
+                );
+                let Error::Backend { backend, source } = error else {
+                    unreachable!()
+                };
                 assert_eq!(backend, "redis");
                 let message = source.to_string();
                 assert!(message.contains(address), "{name}: {message}");
@@ -191,8 +198,9 @@ fn hung_server_times_out_and_recovers() {
     signal("-CONT");
     for ((result, took), timeout) in results.into_iter().zip(["read_timeout", "connect_timeout"]) {
         match result {
-            Err(Error::Backend { source, .. }) => {
-                let message = source.to_string();
+            Err(error @ Error::Backend { .. }) => {
+                assert!(error.is_retryable(), "a timeout is retryable: {error}");
+                let message = error.to_string();
                 assert!(message.contains(&address), "{message}");
                 assert!(message.contains(timeout), "{message}");
             }
@@ -219,6 +227,10 @@ fn open_fails_fast_and_names_the_address() {
     assert!(started.elapsed() < BOUND);
     let message = error.to_string();
     assert!(matches!(error, Error::Backend { .. }), "{error:?}");
+    assert!(
+        error.is_retryable(),
+        "a refused connection is retryable: {error}"
+    );
     assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
     assert!(message.contains("is redis-server running"), "{message}");
 }
@@ -249,6 +261,10 @@ fn passwords_stay_out_of_debug_and_errors() {
     let wrong = url.replace("hunter2-secret", "wrong-guess");
     let error = RedisStore::open(&wrong).expect_err("wrong password");
     assert!(matches!(error, Error::Backend { .. }), "{error:?}");
+    assert!(
+        !error.is_retryable(),
+        "a wrong password fails the same way every time: {error}"
+    );
     let message = format!("{error} {error:?}");
     assert!(!message.contains("wrong-guess"), "{message}");
     let error = RedisStore::open(&format!("{url}&colour=blue")).expect_err("bad parameter");
