@@ -28,6 +28,8 @@ pub(crate) struct Connections {
     /// The file's absolute path (immune to a later change of the working directory)
     /// and identity when it was opened.
     file: Option<(PathBuf, FileIdentity)>,
+    /// Last, so it runs after every connection has closed.
+    side_files: Option<SideFiles>,
 }
 
 impl Connections {
@@ -120,6 +122,7 @@ impl Connections {
             readers,
             next_reader: AtomicUsize::new(0),
             writer,
+            side_files: Some(SideFiles::of(&absolute, identity)),
             file: Some((absolute, identity)),
         })
     }
@@ -138,6 +141,7 @@ impl Connections {
             next_reader: AtomicUsize::new(0),
             writer: Arc::new(Mutex::new(conn)),
             file: None,
+            side_files: None,
         })
     }
 
@@ -203,6 +207,53 @@ impl Connections {
                 .close()
                 .map_err(|(_, e)| error::map(location, "closing the writer connection", e)),
             Err(_) => Ok(()),
+        }
+    }
+}
+
+/// The write-ahead log and shared-memory index this store's connections use beside
+/// the database file.
+///
+/// When the database was moved, deleted or replaced while open, SQLite's last close
+/// neither checkpoints nor removes them (it will not write to a file that is no longer
+/// at its path), and the next open of whatever file then has the name would replay the
+/// old file's log over it, losing the new file's data. So once every connection has
+/// closed and the path no longer names the file that was opened, they are removed, if
+/// they are still the very files that were opened (never another store's).
+struct SideFiles {
+    database: PathBuf,
+    identity: FileIdentity,
+    files: Vec<(PathBuf, FileIdentity)>,
+}
+
+impl SideFiles {
+    fn of(database: &Path, identity: FileIdentity) -> SideFiles {
+        let files = ["-wal", "-shm"]
+            .into_iter()
+            .filter_map(|suffix| {
+                let mut side = database.as_os_str().to_owned();
+                side.push(suffix);
+                let side = PathBuf::from(side);
+                FileIdentity::of(&side).ok().map(|id| (side, id))
+            })
+            .collect();
+        SideFiles {
+            database: database.to_owned(),
+            identity,
+            files,
+        }
+    }
+}
+
+impl Drop for SideFiles {
+    fn drop(&mut self) {
+        if FileIdentity::of(&self.database).is_ok_and(|now| now == self.identity) {
+            return;
+        }
+        for (side, identity) in &self.files {
+            if FileIdentity::of(side).is_ok_and(|now| now == *identity) {
+                let _ = std::fs::remove_file(side);
+            }
         }
     }
 }
