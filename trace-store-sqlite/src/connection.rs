@@ -28,8 +28,9 @@ pub(crate) struct Connections {
     /// The file's absolute path (immune to a later change of the working directory)
     /// and identity when it was opened.
     file: Option<(PathBuf, FileIdentity)>,
-    /// Last, so it runs after every connection has closed.
-    side_files: Option<SideFiles>,
+    /// Held only for its `Drop`, which must run after every connection has closed:
+    /// hence last.
+    _side_files: Option<SideFiles>,
 }
 
 impl Connections {
@@ -122,7 +123,7 @@ impl Connections {
             readers,
             next_reader: AtomicUsize::new(0),
             writer,
-            side_files: Some(SideFiles::of(&absolute, identity)),
+            _side_files: Some(SideFiles::of(&absolute, identity)),
             file: Some((absolute, identity)),
         })
     }
@@ -141,7 +142,7 @@ impl Connections {
             next_reader: AtomicUsize::new(0),
             writer: Arc::new(Mutex::new(conn)),
             file: None,
-            side_files: None,
+            _side_files: None,
         })
     }
 
