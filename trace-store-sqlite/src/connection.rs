@@ -46,6 +46,8 @@ impl Connections {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         // Whether someone else's write-ahead log lies beside the file: see below.
         let foreign_log = log_path(path).exists();
+        create_private(path, options.file_mode)
+            .map_err(|e| error::io(location, "creating the database file", e))?;
         let mut writer = connect(path, flags, options, location)?;
         // Before anything can change the file, not even its journal mode.
         if let Err(refused) = schema::check_before_writing(&writer, location) {
@@ -338,6 +340,23 @@ fn switch_to_wal(conn: &Connection, timeout: Duration) -> rusqlite::Result<Strin
             }
             mode => return mode,
         }
+    }
+}
+
+/// Creates an empty database file with `mode` unless something exists at `path`:
+/// SQLite would create it world-readable (0644 under the usual umask), and gives its
+/// log and shared-memory files the database file's mode.
+fn create_private(path: &Path, mode: u32) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

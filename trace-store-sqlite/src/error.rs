@@ -6,8 +6,7 @@ use std::fmt;
 use rusqlite::ffi::ErrorCode;
 use trace_store_core::Error;
 
-/// `SQLITE_READONLY_DBMOVED`: the database file was unlinked or renamed while open.
-const READONLY_DBMOVED: i32 = 8 | (4 << 8);
+use rusqlite::ffi::SQLITE_READONLY_DBMOVED as READONLY_DBMOVED;
 
 /// An SQLite failure, the action that failed and the database it failed on.
 ///
@@ -81,15 +80,68 @@ pub(crate) fn map(location: &str, action: impl Into<String>, source: rusqlite::E
         | rusqlite::Error::Utf8Error(..) => {
             Error::corrupt(format!("{action} in {location}: stored value: {source}"))
         }
-        _ => Error::backend(
-            "sqlite",
-            SqliteFailure {
+        _ => {
+            // Another connection held the lock past the busy timeout: nothing was
+            // written, and the same call succeeds once that writer is done.
+            let transient = is_busy(&source);
+            let failure = SqliteFailure {
                 action,
                 location: location.to_owned(),
                 source,
-            },
-        ),
+            };
+            if transient {
+                Error::retryable_backend("sqlite", failure)
+            } else {
+                Error::backend("sqlite", failure)
+            }
+        }
     }
+}
+
+/// A file-system failure on the database file, naming it; its `source` is the
+/// operating system's error, whole.
+#[derive(Debug)]
+struct FileFailure {
+    action: &'static str,
+    location: String,
+    source: std::io::Error,
+}
+
+impl fmt::Display for FileFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.action, self.location, self.source)?;
+        if matches!(
+            self.source.kind(),
+            std::io::ErrorKind::NotFound
+                | std::io::ErrorKind::PermissionDenied
+                | std::io::ErrorKind::NotADirectory
+                | std::io::ErrorKind::IsADirectory
+                | std::io::ErrorKind::ReadOnlyFilesystem
+        ) {
+            f.write_str(
+                " (check that the directory exists and is writable, and that the path names a file)",
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for FileFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Maps a file-system error on the database file to [`Error::Backend`] naming it.
+pub(crate) fn io(location: &str, action: &'static str, source: std::io::Error) -> Error {
+    Error::backend(
+        "sqlite",
+        FileFailure {
+            action,
+            location: location.to_owned(),
+            source,
+        },
+    )
 }
 
 /// Wraps a decoding error of column `index` so that it travels through rusqlite's row

@@ -19,7 +19,7 @@ use trace_store_core::{
 };
 
 use crate::connection::Connections;
-pub use crate::options::SqliteOptions;
+pub use crate::options::{DEFAULT_FILE_MODE, SqliteOptions};
 use crate::rows::{Encoded, SUMMARY_COLUMNS};
 pub use crate::schema::SCHEMA_VERSION;
 

@@ -31,7 +31,15 @@ pub struct SqliteOptions {
     /// one writer connection; in WAL mode they never wait for a writer. Default 4; 0
     /// makes reads share the writer connection.
     pub readers: usize,
+    /// Permission bits of a database file the store creates, which SQLite gives its
+    /// write-ahead log and shared-memory files too ([`DEFAULT_FILE_MODE`], `0o600`, by
+    /// default: traces hold prompts and user data). The process's umask still applies;
+    /// an existing file keeps its mode. Ignored on platforms without Unix permissions.
+    pub file_mode: u32,
 }
+
+/// The default [`SqliteOptions::file_mode`]: readable and writable by the owner only.
+pub const DEFAULT_FILE_MODE: u32 = 0o600;
 
 impl Default for SqliteOptions {
     fn default() -> Self {
@@ -39,6 +47,7 @@ impl Default for SqliteOptions {
             durability: Durability::Flush,
             busy_timeout: Duration::from_secs(5),
             readers: 4,
+            file_mode: DEFAULT_FILE_MODE,
         }
     }
 }
@@ -62,6 +71,14 @@ impl SqliteOptions {
     #[must_use]
     pub fn with_readers(mut self, readers: usize) -> Self {
         self.readers = readers;
+        self
+    }
+
+    /// Sets the permission bits of a database file the store creates (for example
+    /// `0o640` to let the owner's group read it).
+    #[must_use]
+    pub fn with_file_mode(mut self, mode: u32) -> Self {
+        self.file_mode = mode;
         self
     }
 }

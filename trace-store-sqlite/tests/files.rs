@@ -446,3 +446,38 @@ fn memory_and_empty_paths() {
         Err(Error::InvalidInput { .. })
     ));
 }
+
+/// Traces hold prompts and user data: a new database, its log and its shared-memory
+/// file are the owner's alone by default; an option widens that; an existing file
+/// keeps its mode.
+#[cfg(unix)]
+#[test]
+fn new_database_files_are_private_by_default() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = db(&dir);
+    let store = SqliteStore::open(&path).expect("open");
+    store.save(&trace("a")).expect("save");
+    let mut shm = path.as_os_str().to_owned();
+    shm.push("-shm");
+    for file in [path.clone(), wal(&path), PathBuf::from(shm)] {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    drop(store);
+
+    let shared = dir.path().join("shared.db");
+    let store = SqliteStore::open_with(&shared, SqliteOptions::default().with_file_mode(0o640))
+        .expect("open");
+    store.save(&trace("a")).expect("save");
+    assert_eq!(mode(&shared), 0o640);
+    assert_eq!(mode(&wal(&shared)), 0o640);
+    drop(store);
+
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    SqliteStore::open(&shared)
+        .expect("reopen")
+        .close()
+        .expect("close");
+    assert_eq!(mode(&shared), 0o644, "an existing file keeps its mode");
+}

@@ -91,6 +91,10 @@ fn a_long_write_in_another_process_blocks_neither_open_nor_reads() {
     );
     assert!(message.contains(&path.display().to_string()), "{message}");
     assert!(
+        error.is_retryable(),
+        "a lock held past the busy timeout is retryable: {message}"
+    );
+    assert!(
         message.contains("SqliteOptions::with_busy_timeout"),
         "{message}"
     );
