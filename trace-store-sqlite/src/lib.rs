@@ -4,6 +4,7 @@
 mod checkpoint;
 mod connection;
 mod error;
+mod merge;
 mod options;
 mod rows;
 mod schema;
@@ -436,6 +437,10 @@ impl TraceStore for SqliteStore {
                 Ok(merged)
             },
         )
+    }
+
+    fn merge_many(&self, parts: &[Trace]) -> Result<Vec<String>> {
+        self.merge_batch(parts)
     }
 
     fn stats_by(

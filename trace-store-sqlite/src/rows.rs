@@ -51,6 +51,18 @@ impl Encoded {
 
     /// Inserts or replaces the trace; the caller's transaction makes it atomic.
     pub(crate) fn write(&self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        self.put(tx, true).map(|_| ())
+    }
+
+    /// Inserts the trace if its run_id is free and says whether it did; a stored
+    /// trace with that run_id is left as it is.
+    pub(crate) fn insert_new(&self, tx: &Transaction<'_>) -> rusqlite::Result<bool> {
+        self.put(tx, false)
+    }
+
+    /// Inserts the trace, or replaces the stored one when `replace`; true if the
+    /// trace was written.
+    fn put(&self, tx: &Transaction<'_>, replace: bool) -> rusqlite::Result<bool> {
         let s = &self.summary;
         let (created_at, steps, error_count) = (
             s.created_at.as_micros(),
@@ -91,6 +103,9 @@ impl Encoded {
                  ON CONFLICT (run_id) DO NOTHING",
             )?
             .execute(columns)?;
+        if inserted == 0 && !replace {
+            return Ok(false);
+        }
         let (id, mut stale) = if inserted == 1 {
             let id = tx.last_insert_rowid();
             tx.prepare_cached("INSERT INTO trace_bodies (id, body) VALUES (?1, ?2)")?
@@ -159,7 +174,8 @@ impl Encoded {
                 ])?;
             }
         }
-        write_derived(tx, id, &s.scores, &self.search_text)
+        write_derived(tx, id, &s.scores, &self.search_text)?;
+        Ok(true)
     }
 }
 
@@ -211,11 +227,19 @@ pub(crate) fn backfill(tx: &Transaction<'_>, id: i64, trace: &Trace) -> rusqlite
     write_derived(tx, id, &summary.scores, &trace.search_text())
 }
 
+/// The stored body of `run_id` as bytes; `None` if there is no such trace.
+pub(crate) fn body(conn: &Connection, run_id: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.prepare_cached(LOAD)?
+        .query_row([run_id], |row| Ok(row.get_ref(0)?.as_bytes()?.to_vec()))
+        .optional()
+}
+
+const LOAD: &str =
+    "SELECT b.body FROM traces t JOIN trace_bodies b ON b.id = t.id WHERE t.run_id = ?1";
+
 /// The stored body of `run_id`, decoded; `None` if there is no such trace.
 pub(crate) fn load(conn: &Connection, run_id: &str) -> rusqlite::Result<Option<Result<Trace>>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT b.body FROM traces t JOIN trace_bodies b ON b.id = t.id WHERE t.run_id = ?1",
-    )?;
+    let mut stmt = conn.prepare_cached(LOAD)?;
     let mut rows = stmt.query([run_id])?;
     match rows.next()? {
         // Decode straight from SQLite's buffer: bodies can be megabytes.

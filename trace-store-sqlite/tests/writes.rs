@@ -176,3 +176,43 @@ fn in_memory_is_one_database_for_every_thread() {
         0
     );
 }
+
+/// Two handles on one file, two threads each, merge disjoint steps into the same few
+/// runs with `merge_many`: every step of every run arrives, although what each
+/// `merge_many` prepared on a reader is often stale by the time it holds the lock.
+#[test]
+fn concurrent_merge_many_into_the_same_runs_loses_no_step() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("traces.db");
+    let stores: Vec<Arc<SqliteStore>> = (0..2)
+        .map(|_| Arc::new(SqliteStore::open(&path).expect("open")))
+        .collect();
+    const RUNS: usize = 3;
+    const ROUNDS: usize = 40;
+    let threads: Vec<_> = (0..4)
+        .map(|thread| {
+            let store = Arc::clone(&stores[thread % 2]);
+            std::thread::spawn(move || {
+                for round in 0..ROUNDS {
+                    let parts: Vec<Trace> = (0..RUNS)
+                        .map(|run| {
+                            Trace::new(format!("run-{run}")).with_step(
+                                Step::llm_call("m").with_id(format!("t{thread}-r{round}")),
+                            )
+                        })
+                        .collect();
+                    store.merge_many(&parts).expect("merge_many");
+                }
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().expect("thread"));
+    for run in 0..RUNS {
+        let trace = stores[0].load(&format!("run-{run}")).expect("load");
+        assert_eq!(trace.steps.len(), 4 * ROUNDS, "run-{run} lost steps");
+    }
+    assert_eq!(
+        stores[1].stats(&TraceFilter::new()).expect("stats").steps,
+        (RUNS * 4 * ROUNDS) as u64
+    );
+}
