@@ -27,8 +27,11 @@ pub enum Error {
     /// Stored bytes could not be decoded.
     #[error("corrupt data: {message}")]
     Corrupt {
-        /// What could not be decoded, and where.
+        /// What could not be decoded, and where, for a person to read.
         message: String,
+        /// Where, for a program: file, byte offset, line, key, as far as the backend
+        /// knows them.
+        at: Box<CorruptAt>,
     },
 
     /// The data was written by a newer schema than this library supports.
@@ -65,10 +68,37 @@ impl Error {
         }
     }
 
-    /// An [`Error::Corrupt`] with this message.
+    /// An [`Error::Corrupt`] with this message, its place unknown.
     pub fn corrupt(message: impl Into<String>) -> Error {
+        Error::corrupt_at(CorruptAt::default(), message)
+    }
+
+    /// An [`Error::Corrupt`] with this message, found `at` this place.
+    ///
+    /// ```
+    /// use trace_store_core::{CorruptAt, Error};
+    ///
+    /// let error = Error::corrupt_at(
+    ///     CorruptAt::default().with_file("t.jsonl").with_offset(4096).with_key("run-1"),
+    ///     "t.jsonl at byte offset 4096: truncated record",
+    /// );
+    /// let at = error.corrupt_place().expect("a corrupt error");
+    /// assert_eq!(at.offset, Some(4096));
+    /// assert_eq!(at.key.as_deref(), Some("run-1"));
+    /// assert_eq!(error.to_string(), "corrupt data: t.jsonl at byte offset 4096: truncated record");
+    /// ```
+    pub fn corrupt_at(at: CorruptAt, message: impl Into<String>) -> Error {
         Error::Corrupt {
             message: message.into(),
+            at: Box::new(at),
+        }
+    }
+
+    /// Where the damage of an [`Error::Corrupt`] is; `None` for other errors.
+    pub fn corrupt_place(&self) -> Option<&CorruptAt> {
+        match self {
+            Error::Corrupt { at, .. } => Some(at),
+            _ => None,
         }
     }
 
@@ -137,5 +167,51 @@ impl std::fmt::Display for Retryable {
 impl std::error::Error for Retryable {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.0.source()
+    }
+}
+
+/// Where stored bytes were found damaged, as far as the backend knows: what
+/// [`Error::Corrupt`] carries beside its message, so a program can point at the damage
+/// (open the file at the offset, delete the key) without parsing text.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CorruptAt {
+    /// The store's file (JSON Lines, SQLite).
+    pub file: Option<std::path::PathBuf>,
+    /// Byte offset of the damaged record in `file`.
+    pub offset: Option<u64>,
+    /// Line number (from 1) of the damaged record in `file`, where lines were counted.
+    pub line: Option<u64>,
+    /// The key (Redis) or run_id (a table row) whose stored bytes are damaged.
+    pub key: Option<String>,
+}
+
+impl CorruptAt {
+    /// Sets the file.
+    #[must_use]
+    pub fn with_file(mut self, file: impl Into<std::path::PathBuf>) -> Self {
+        self.file = Some(file.into());
+        self
+    }
+
+    /// Sets the byte offset.
+    #[must_use]
+    pub fn with_offset(mut self, offset: u64) -> Self {
+        self.offset = Some(offset);
+        self
+    }
+
+    /// Sets the line number.
+    #[must_use]
+    pub fn with_line(mut self, line: u64) -> Self {
+        self.line = Some(line);
+        self
+    }
+
+    /// Sets the key or run_id.
+    #[must_use]
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
     }
 }

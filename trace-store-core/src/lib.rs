@@ -22,7 +22,7 @@ mod timestamp;
 pub use canonical::{canonical_json, json_eq};
 pub use codec::{MAX_JSON_DEPTH, MAX_RUN_ID_BYTES, validate_run_id};
 pub use durability::Durability;
-pub use error::{Error, Result};
+pub use error::{CorruptAt, Error, Result};
 pub use ext::{
     JsonlLine, PurgeReport, RetentionPolicy, SummaryPages, TraceStoreExt, jsonl_lines, jsonl_traces,
 };

@@ -14,7 +14,7 @@ pub use read::{Format, Traces, read_traces};
 fn reason(error: &trace_store_core::Error) -> String {
     use trace_store_core::Error;
     match error {
-        Error::InvalidInput { message } | Error::Corrupt { message } => message.clone(),
+        Error::InvalidInput { message } | Error::Corrupt { message, .. } => message.clone(),
         other => other.to_string(),
     }
 }

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
-use trace_store_core::{Error, Result};
+use trace_store_core::{CorruptAt, Error, Result};
 
 use crate::format::{Record, Unreadable, could_be_ours, is_blank, parse_record, recover_glued};
 use crate::index::{Index, Loc};
@@ -275,17 +275,23 @@ impl Lines<'_> {
             return Ok(());
         }
         let path = self.path.display();
-        Err(Error::corrupt(match read {
-            None => format!(
-                "{path} holds no trace-store record and does not look like a trace-store JSON \
+        let at = CorruptAt::default()
+            .with_file(self.path)
+            .with_offset(offset);
+        Err(Error::corrupt_at(
+            at,
+            match read {
+                None => format!(
+                    "{path} holds no trace-store record and does not look like a trace-store JSON \
                  Lines file (byte offset {offset}: {reason}); the file was left untouched"
-            ),
-            Some(read) => format!(
-                "{path} does not look like a trace-store JSON Lines file: its first {read} bytes \
+                ),
+                Some(read) => format!(
+                    "{path} does not look like a trace-store JSON Lines file: its first {read} bytes \
                  hold no record (byte offset {offset}: {reason}); the file was left untouched \
                  (were it a store whose start is damaged, cut the damaged bytes off by hand)"
-            ),
-        }))
+                ),
+            },
+        ))
     }
 
     /// One complete line, newline included.
@@ -324,11 +330,20 @@ impl Lines<'_> {
                 Some(n) => format!("line {n} (byte offset {offset})"),
                 None => format!("the line at byte offset {offset}"),
             };
-            return Err(Error::corrupt(format!(
-                "{} {place} is not a trace-store record: {reason}; the file was left untouched \
+            let mut at = CorruptAt::default()
+                .with_file(self.path)
+                .with_offset(offset);
+            if let Some(n) = self.line_number {
+                at = at.with_line(n);
+            }
+            return Err(Error::corrupt_at(
+                at,
+                format!(
+                    "{} {place} is not a trace-store record: {reason}; the file was left untouched \
                  (to move a selectools store into trace-store, use `trace-store import`)",
-                self.path.display()
-            )));
+                    self.path.display()
+                ),
+            ));
         }
         self.corrupt.push(Segment::held(
             offset,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use trace_store_core::{
-    Error, GroupBy, GroupKey, Result, Trace, TraceFilter, TraceStats, TraceSummary,
+    CorruptAt, Error, GroupBy, GroupKey, Result, Trace, TraceFilter, TraceStats, TraceSummary,
 };
 
 use crate::JsonlStore;
@@ -95,20 +95,32 @@ impl JsonlStore {
     /// Decodes a body read from `offset` and checks it against its summary.
     fn decode_trace(&self, offset: u64, body: &[u8], summary: &TraceSummary) -> Result<Trace> {
         let run_id = &summary.run_id;
+        let at = || {
+            CorruptAt::default()
+                .with_file(&self.path)
+                .with_offset(offset)
+                .with_key(run_id.as_str())
+        };
         let trace = Trace::from_json_slice(body).map_err(|error| match error {
-            Error::Corrupt { message } => Error::corrupt(format!(
-                "{} at byte offset {offset}, trace {run_id:?}: {message}",
-                self.path.display()
-            )),
+            Error::Corrupt { message, .. } => Error::corrupt_at(
+                at(),
+                format!(
+                    "{} at byte offset {offset}, trace {run_id:?}: {message}",
+                    self.path.display()
+                ),
+            ),
             other => other,
         })?;
         if let Some(member) = summary_disagrees(summary, &trace) {
-            return Err(Error::corrupt(format!(
-                "{} at byte offset {offset}: the line of {run_id:?} has a {member} member that \
+            return Err(Error::corrupt_at(
+                at(),
+                format!(
+                    "{} at byte offset {offset}: the line of {run_id:?} has a {member} member that \
                  disagrees with its trace (edited by hand?); list and query answer from the \
                  former, load from the latter; fix the line or save the trace again",
-                self.path.display(),
-            )));
+                    self.path.display(),
+                ),
+            ));
         }
         Ok(trace)
     }

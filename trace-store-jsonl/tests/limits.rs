@@ -238,7 +238,7 @@ fn a_large_foreign_file_is_refused_without_reading_it_into_memory() {
     // Less address space than the file is long.
     set_limit(Resource::As, Some(1 << 30));
     match JsonlStore::open(dir.join("traces.db")) {
-        Err(Error::Corrupt { message }) => {
+        Err(Error::Corrupt { message, .. }) => {
             assert!(message.contains("traces.db"), "{message}");
             assert!(message.contains("untouched"), "{message}");
         }

@@ -307,7 +307,7 @@ fn files_of_others_are_refused_and_left_untouched() {
         let path = dir.path().join(name);
         fs::write(&path, content).expect("write");
         match JsonlStore::open(&path) {
-            Err(Error::Corrupt { message }) => {
+            Err(Error::Corrupt { message, .. }) => {
                 assert!(message.contains(name), "{message}");
                 assert!(message.contains("untouched"), "{message}");
             }
@@ -373,7 +373,21 @@ fn a_line_whose_body_is_damaged_in_place_loads_as_corrupt_not_panic() {
     bytes[body + 1] = b'#';
     fs::write(&path, &bytes).expect("write");
     match store.load(&traces[0].run_id) {
-        Err(Error::Corrupt { message }) => {
+        Err(error @ Error::Corrupt { .. }) => {
+            let at = error.corrupt_place().expect("a place");
+            assert_eq!(
+                at.offset,
+                Some(body as u64),
+                "the body's byte offset: {at:?}"
+            );
+            assert_eq!(at.key.as_deref(), Some(traces[0].run_id.as_str()), "{at:?}");
+            assert!(
+                at.file
+                    .as_ref()
+                    .is_some_and(|f| f.ends_with("traces.jsonl")),
+                "{at:?}"
+            );
+            let message = error.to_string();
             assert!(message.contains("traces.jsonl"), "{message}");
             assert!(message.contains(&traces[0].run_id), "{message}");
         }
@@ -418,7 +432,7 @@ fn a_line_whose_summary_was_edited_apart_from_its_trace_loads_as_corrupt() {
     // ...so load must not return a trace that contradicts them.
     for (trace, member) in [(&traces[1], "created_at"), (&traces[2], "metadata")] {
         match store.load(&trace.run_id) {
-            Err(Error::Corrupt { message }) => {
+            Err(Error::Corrupt { message, .. }) => {
                 assert!(message.contains(member), "{message}");
                 assert!(message.contains("traces.jsonl at byte offset"), "{message}");
             }

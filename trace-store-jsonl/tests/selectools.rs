@@ -46,7 +46,7 @@ fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
 fn assert_refused(path: &Path, line: u64) {
     let before = fs::read(path).expect("read");
     match JsonlStore::open(path) {
-        Err(Error::Corrupt { message }) => {
+        Err(Error::Corrupt { message, .. }) => {
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             assert!(message.contains(name), "{message}");
             assert!(message.contains(&format!("line {line} ")), "{message}");
@@ -74,7 +74,7 @@ fn a_selectools_store_file_is_refused_naming_line_1() {
     assert_eq!(lines.lines().count(), 200);
     let path = write(dir.path(), "selectools.jsonl", lines.as_bytes());
     assert_refused(&path, 1);
-    let Err(Error::Corrupt { message }) = JsonlStore::open(&path) else {
+    let Err(Error::Corrupt { message, .. }) = JsonlStore::open(&path) else {
         panic!("refused above");
     };
     assert!(message.contains("selectools"), "{message}");

@@ -321,7 +321,10 @@ impl TraceStore for PostgresStore {
 
     fn merge_many(&self, parts: &[Trace]) -> Result<Vec<String>> {
         parts.iter().try_for_each(Trace::validate)?;
-        parts.iter().map(|part| self.merge(part).map(|merged| merged.run_id)).collect()
+        parts
+            .iter()
+            .map(|part| self.merge(part).map(|merged| merged.run_id))
+            .collect()
     }
 
     fn stats_by(

@@ -12,8 +12,8 @@ use std::fmt;
 
 use redis::ConnectionLike;
 use trace_store_core::{
-    Error, GroupBy, GroupKey, Result, Trace, TraceFilter, TraceStats, TraceStore, TraceSummary,
-    validate_run_id,
+    CorruptAt, Error, GroupBy, GroupKey, Result, Trace, TraceFilter, TraceStats, TraceStore,
+    TraceSummary, validate_run_id,
 };
 
 pub use options::RedisOptions;
@@ -520,7 +520,10 @@ fn texts(value: &redis::Value) -> Vec<String> {
 /// Decodes a stored body, naming the key if it is damaged.
 fn decode_body(key: &str, body: &[u8]) -> Result<Trace> {
     Trace::from_json_slice(body).map_err(|error| match error {
-        Error::Corrupt { message } => Error::corrupt(format!("Redis key {key:?}: {message}")),
+        Error::Corrupt { message, .. } => Error::corrupt_at(
+            CorruptAt::default().with_key(key),
+            format!("Redis key {key:?}: {message}"),
+        ),
         other => other,
     })
 }

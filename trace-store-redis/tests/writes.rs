@@ -102,7 +102,7 @@ fn a_read_never_deletes_a_trace_whose_summary_is_missing() {
         .query(&mut con)
         .expect("DEL");
     match store.list(10, 0) {
-        Err(Error::Corrupt { message }) => {
+        Err(Error::Corrupt { message, .. }) => {
             assert!(message.contains("\"kept\""), "{message}");
             assert!(message.contains("noeviction"), "{message}");
         }

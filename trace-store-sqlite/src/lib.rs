@@ -288,10 +288,10 @@ impl SqliteStore {
             .map_err(|e| error::map(&self.location, format!("loading trace {run_id:?}"), e))?
         {
             Some(Ok(trace)) => Ok(Some(trace)),
-            Some(Err(Error::Corrupt { message })) => Err(Error::corrupt(format!(
-                "trace {run_id:?} in {}: {message}",
-                self.location
-            ))),
+            Some(Err(Error::Corrupt { message, at })) => Err(Error::corrupt_at(
+                at.with_key(run_id),
+                format!("trace {run_id:?} in {}: {message}", self.location),
+            )),
             Some(Err(other)) => Err(other),
             None => Ok(None),
         }

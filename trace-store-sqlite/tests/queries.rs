@@ -207,14 +207,22 @@ fn damaged_rows_are_corrupt_errors() {
     )
     .expect("damage");
     match store.load("run-0001") {
-        Err(Error::Corrupt { message }) => {
+        Err(error @ Error::Corrupt { .. }) => {
+            assert_eq!(
+                error.corrupt_place().and_then(|at| at.key.as_deref()),
+                Some("run-0001"),
+                "Corrupt names the damaged row's run_id as a field: {error:?}"
+            );
+            let Error::Corrupt { message, .. } = error else {
+                unreachable!()
+            };
             assert!(message.contains("run-0001"), "{message}");
             assert!(message.contains(&path.display().to_string()), "{message}");
         }
         other => panic!("expected Corrupt, got {other:?}"),
     }
     match store.list(10, 0) {
-        Err(Error::Corrupt { message }) => {
+        Err(Error::Corrupt { message, .. }) => {
             assert!(message.contains(&path.display().to_string()), "{message}")
         }
         other => panic!("expected Corrupt, got {other:?}"),
