@@ -19,7 +19,7 @@ use trace_store_jsonl::{JsonlOptions, JsonlStore};
 /// Text queries tried on every store: plain ASCII (the prefilter's case), the
 /// characters it must not be applied to, and the two non-ASCII letters whose lower
 /// case contains ASCII.
-const QUERIES: &[&str] = &["a", "E", "\"", "\\", "/", "\\u", "\u{130}", "\u{212A}", "é"];
+const QUERIES: &[&str] = &["E", "\"", "/", "\\u", "\u{130}", "\u{212A}"];
 
 fuzz_target!(|data: &[u8]| {
     // tmpfs when there is one: compaction fsyncs, and a disk would make that the cost
@@ -64,7 +64,7 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     };
-    let listed = exercise(&store);
+    let listed = list(&store);
     match &read_only {
         Ok(seen) => assert_eq!(seen, &listed, "read-only and read-write opens disagree"),
         Err(error) => panic!("read-write open accepted what read-only refused: {error:?}"),
@@ -84,7 +84,7 @@ fuzz_target!(|data: &[u8]| {
 
     let reopened = JsonlStore::open_with(&path, options.clone()).expect("a repaired file reopens");
     assert_eq!(
-        exercise(&reopened),
+        list(&reopened),
         listed,
         "the repairs changed what the store holds"
     );
@@ -97,7 +97,7 @@ fuzz_target!(|data: &[u8]| {
     drop(reopened);
     let compacted = JsonlStore::open_with(&path, options).expect("a compacted file reopens");
     assert_eq!(
-        exercise(&compacted),
+        list(&compacted),
         listed,
         "a compacted file reopens to other traces"
     );
