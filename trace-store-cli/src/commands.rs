@@ -25,7 +25,7 @@ pub(crate) fn list(
     json: bool,
     out: &mut dyn Write,
 ) -> CliResult {
-    let store = open(url, Need::Existing)?;
+    let store = open(url, Need::Read)?;
     let mut filter = TraceFilter::new().with_limit(limit).with_offset(offset);
     filter.after = after.cloned();
     let page = Page::query(&*store, &filter)?;
@@ -80,7 +80,7 @@ pub(crate) fn list(
 }
 
 pub(crate) fn query(url: &str, filter: &TraceFilter, json: bool, out: &mut dyn Write) -> CliResult {
-    let store = open(url, Need::Existing)?;
+    let store = open(url, Need::Read)?;
     if json {
         return print_json(out, &Page::query(&*store, filter)?);
     }
@@ -103,7 +103,7 @@ pub(crate) fn show(
     json: bool,
     out: &mut dyn Write,
 ) -> CliResult {
-    let store = open(url, Need::Existing)?;
+    let store = open(url, Need::Read)?;
     let trace = load(&*store, url, run_id)?;
     if json {
         serde_json::to_writer_pretty(&mut *out, &trace)?;
@@ -136,7 +136,7 @@ pub(crate) fn stats(
     json: bool,
     out: &mut dyn Write,
 ) -> CliResult {
-    let store = open(url, Need::Existing)?;
+    let store = open(url, Need::Read)?;
     let Some(group) = by else {
         let stats = store.stats(filter)?;
         if json {

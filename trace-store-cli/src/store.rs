@@ -10,7 +10,10 @@ use crate::error::{CliError, CliResult, Context};
 /// Whether a command needs the store to exist already.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Need {
-    /// Reading commands: a missing file store is an error, not a new empty store.
+    /// Reading commands: a missing file store is an error, not a new empty store, and
+    /// a file store is opened read-only, so a store the user may not write can be read.
+    Read,
+    /// Commands that change an existing store: a missing file store is an error.
     Existing,
     /// Writing commands create the store.
     Create,
@@ -68,7 +71,7 @@ pub(crate) fn check_tilde(url: &StoreUrl, need: Need) -> CliResult {
     let dir_exists = path
         .parent()
         .is_some_and(|dir| dir.as_os_str().is_empty() || dir.is_dir());
-    if !path.exists() && (need == Need::Existing || !dir_exists) {
+    if !path.exists() && (need != Need::Create || !dir_exists) {
         return Err(CliError::usage(format!(
             "store {url} does not exist (no file {}); {hint}",
             path.display()
@@ -103,7 +106,7 @@ pub(crate) fn parse(url: &str) -> CliResult<StoreUrl> {
 pub(crate) fn open(url: &str, need: Need) -> CliResult<Box<dyn TraceStore>> {
     let parsed = parse(url)?;
     check_tilde(&parsed, need)?;
-    if need == Need::Existing
+    if need != Need::Create
         && let Some(path) = file_of(&parsed)
         && !path.exists()
     {
@@ -113,7 +116,15 @@ pub(crate) fn open(url: &str, need: Need) -> CliResult<Box<dyn TraceStore>> {
             command_for(url),
         )));
     }
-    parsed
-        .open()
-        .context(|| format!("cannot open store {parsed}"))
+    let context = || format!("cannot open store {parsed}");
+    if need == Need::Read {
+        let read_only = parsed.clone().into_read_only();
+        return match read_only.open() {
+            Ok(store) => Ok(store),
+            // A database an older version wrote must be upgraded, which only a
+            // writable open does; if that fails too, the read-only error says more.
+            Err(error) => parsed.open().or(Err(error)).context(context),
+        };
+    }
+    parsed.open().context(context)
 }

@@ -68,7 +68,7 @@ pub(crate) fn export(
 ) -> CliResult {
     refuse_own_file(url, output)?;
     let target = Target::resolve(output)?;
-    let store = open(url, Need::Existing)?;
+    let store = open(url, Need::Read)?;
     // Counting costs a query; only a visible progress bar needs it.
     let total = if stderr_is_terminal() {
         store.count(filter)?
@@ -163,7 +163,7 @@ pub(crate) fn push(
     json: bool,
     out: &mut dyn Write,
 ) -> CliResult {
-    let store = open(url, Need::Existing)?;
+    let store = open(url, Need::Read)?;
     let report = crate::otlp::push(&*store, filter, endpoint, headers)?;
     let shown = trace_store_otlp::redact_url(endpoint);
     if json {
@@ -418,7 +418,7 @@ pub(crate) fn copy(
             "--to {to_url} is the store being copied from"
         )));
     }
-    let source = open(url, Need::Existing)?;
+    let source = open(url, Need::Read)?;
     let target = open(to, Need::Create)?;
     let total = if stderr_is_terminal() {
         source.count(filter)?
@@ -444,7 +444,10 @@ pub(crate) fn copy(
 
 pub(crate) fn compact(url: &str, json: bool, out: &mut dyn Write) -> CliResult {
     let parsed = store::parse(url)?;
-    let StoreUrl::Jsonl { path, durability } = &parsed else {
+    let StoreUrl::Jsonl {
+        path, durability, ..
+    } = &parsed
+    else {
         return Err(CliError::usage(format!(
             "compact works on jsonl:// stores; {parsed} reclaims space by itself"
         )));

@@ -28,6 +28,8 @@ pub(crate) struct Connections {
     /// The file's absolute path (immune to a later change of the working directory)
     /// and identity when it was opened.
     file: Option<(PathBuf, FileIdentity)>,
+    /// Opened with [`SqliteOptions::read_only`]: `writer` refuses.
+    read_only: bool,
     /// Held only for its `Drop`, which must run after every connection has closed:
     /// hence last.
     _side_files: Option<SideFiles>,
@@ -41,6 +43,9 @@ impl Connections {
         location: &str,
     ) -> Result<Connections> {
         let path = &*not_a_uri(path);
+        if options.read_only {
+            return Connections::open_read_only(path, options, location);
+        }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -127,6 +132,42 @@ impl Connections {
             writer,
             _side_files: Some(SideFiles::of(&absolute, identity)),
             file: Some((absolute, identity)),
+            read_only: false,
+        })
+    }
+
+    /// Opens an existing database for reading only: no file is created, no journal
+    /// mode switched, no schema migrated, no checkpoint run.
+    fn open_read_only(path: &Path, options: &SqliteOptions, location: &str) -> Result<Connections> {
+        let absolute = std::fs::canonicalize(path)
+            .map_err(|e| error::io(location, "opening the database read-only", e))?;
+        let identity = FileIdentity::of(&absolute).map_err(|e| file_gone(location, &e))?;
+        // With no log beside it, no store has the file open for writing: read it as
+        // it is, as SQLite would otherwise create a log and an index beside it (and
+        // leave them) even for a reader, and cannot in a directory it may not write.
+        // With a log, a writer is at work: read through the log and its index.
+        let immutable = !log_path(&absolute).exists();
+        let open = || {
+            if immutable {
+                connect_immutable(&absolute, options, location)
+            } else {
+                let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                connect(&absolute, flags, options, location)
+            }
+        };
+        let first = open()?;
+        schema::check_readable(&first, location)?;
+        let readers = (0..options.readers)
+            .map(|_| open().map(Mutex::new))
+            .collect::<Result<Box<[_]>>>()?;
+        Ok(Connections {
+            checkpointer: None,
+            readers,
+            next_reader: AtomicUsize::new(0),
+            writer: Arc::new(Mutex::new(first)),
+            file: Some((absolute, identity)),
+            read_only: true,
+            _side_files: None,
         })
     }
 
@@ -144,6 +185,7 @@ impl Connections {
             next_reader: AtomicUsize::new(0),
             writer: Arc::new(Mutex::new(conn)),
             file: None,
+            read_only: false,
             _side_files: None,
         })
     }
@@ -166,6 +208,12 @@ impl Connections {
     /// every save after that would vanish when the store closes; one `stat` per write
     /// turns that into an error.
     pub(crate) fn writer(&self, location: &str) -> Result<MutexGuard<'_, Connection>> {
+        if self.read_only {
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                ReadOnly(location.to_owned()),
+            )));
+        }
         if let Some((path, identity)) = &self.file {
             match FileIdentity::of(path) {
                 Ok(now) if now == *identity => {}
@@ -341,6 +389,40 @@ fn switch_to_wal(conn: &Connection, timeout: Duration) -> rusqlite::Result<Strin
             mode => return mode,
         }
     }
+}
+
+/// Why a store opened read-only refuses a write.
+#[derive(Debug)]
+struct ReadOnly(String);
+
+impl std::fmt::Display for ReadOnly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} was opened read-only (SqliteOptions::with_read_only, or mode=ro in its URL); reopen it writable to change it",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ReadOnly {}
+
+/// A read-only connection that treats the file as unchangeable (SQLite's `immutable`
+/// URI parameter): no locks, no shared memory, no log.
+fn connect_immutable(path: &Path, options: &SqliteOptions, location: &str) -> Result<Connection> {
+    const ESCAPE: &percent_encoding::AsciiSet =
+        &percent_encoding::CONTROLS.add(b'%').add(b'?').add(b'#');
+    let uri = format!(
+        "file:{}?immutable=1",
+        percent_encoding::utf8_percent_encode(&path.to_string_lossy(), ESCAPE)
+    );
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(uri, flags)
+        .map_err(|e| error::map(location, "opening the database read-only", e))?;
+    configure(&conn, options, location)?;
+    Ok(conn)
 }
 
 /// Creates an empty database file with `mode` unless something exists at `path`:

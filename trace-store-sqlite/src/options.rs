@@ -36,6 +36,16 @@ pub struct SqliteOptions {
     /// default: traces hold prompts and user data). The process's umask still applies;
     /// an existing file keeps its mode. Ignored on platforms without Unix permissions.
     pub file_mode: u32,
+    /// Open without writing anything: the file must exist at this library's schema
+    /// version; reads work, and every write is an [`Error::Io`] of kind
+    /// `PermissionDenied` saying so. Nothing is created beside the file: a database
+    /// with no write-ahead log beside it (no store has it open for writing) is read as
+    /// it is, immutable, and writes another store starts later are not seen by this
+    /// handle (open it again to see them); with a log, it is read through the log, so
+    /// a live writer's commits are seen. Default `false`.
+    ///
+    /// [`Error::Io`]: trace_store_core::Error::Io
+    pub read_only: bool,
 }
 
 /// The default [`SqliteOptions::file_mode`]: readable and writable by the owner only.
@@ -48,6 +58,7 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             readers: 4,
             file_mode: DEFAULT_FILE_MODE,
+            read_only: false,
         }
     }
 }
@@ -71,6 +82,13 @@ impl SqliteOptions {
     #[must_use]
     pub fn with_readers(mut self, readers: usize) -> Self {
         self.readers = readers;
+        self
+    }
+
+    /// Opens the database read-only (see [`SqliteOptions::read_only`]).
+    #[must_use]
+    pub fn with_read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
         self
     }
 

@@ -259,6 +259,25 @@ fn read_identity(conn: &Connection, location: &str) -> Result<Identity> {
     Ok(identity)
 }
 
+/// Checks that a database opened read-only can be read as it is: a trace-store
+/// database at this library's schema version (an older one would need the migration
+/// only a writable store can run).
+pub(crate) fn check_readable(conn: &Connection, location: &str) -> Result<()> {
+    let identity = read_identity(conn, location)?;
+    if identity.is_current() {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "{location} holds no trace-store database at schema version {SCHEMA_VERSION} \
+         (it has {}); open it writable once to create or upgrade it, then read-only",
+        if identity.application_id == APPLICATION_ID {
+            format!("version {}", identity.user_version)
+        } else {
+            "none".to_owned()
+        }
+    )))
+}
+
 /// Brings the schema to [`SCHEMA_VERSION`], one migration per version, in one
 /// `BEGIN IMMEDIATE` transaction; another process opening the same new file at the same
 /// time waits for it and then finds the work done.

@@ -20,7 +20,9 @@ use trace_store_core::{Durability, Error, Result, TraceStore};
 /// | `redis://127.0.0.1:6379/0?prefix=myapp` | Redis server (also `rediss://`, `redis+unix://`) |
 /// | `postgres://user@db.internal/traces?schema=team_a` | PostgreSQL (also `postgresql://`) |
 ///
-/// File backends take `?durability=sync` (fsync every save) or `flush` (the default).
+/// File backends take `?durability=sync` (fsync every save) or `flush` (the default),
+/// and `mode=ro` to open an existing file read-only (nothing is created or written;
+/// every write is an error) or `mode=rw` (the default).
 /// A path is everything between `://` and the parameters, taken as written (Windows
 /// paths such as `sqlite://C:\data\t.db` included) except that `%XX` escapes are
 /// decoded: write a `?` in a file name as `%3F` and a literal `%XX` as `%25XX`.
@@ -46,19 +48,23 @@ pub enum StoreUrl {
         /// The LRU bound; `None` for unbounded.
         capacity: Option<usize>,
     },
-    /// `sqlite://PATH[?durability=..]` or `sqlite::memory:`
+    /// `sqlite://PATH[?durability=..][&mode=ro]` or `sqlite::memory:`
     Sqlite {
         /// The database file; `None` for an in-memory database.
         path: Option<PathBuf>,
         /// Durability of each save.
         durability: Durability,
+        /// `mode=ro`: open the existing file without writing anything.
+        read_only: bool,
     },
-    /// `jsonl://PATH[?durability=..]`
+    /// `jsonl://PATH[?durability=..][&mode=ro]`
     Jsonl {
         /// The file.
         path: PathBuf,
         /// Durability of each save.
         durability: Durability,
+        /// `mode=ro`: open the existing file without writing anything.
+        read_only: bool,
     },
     /// `redis://..`, `rediss://..`, `redis+unix://..`, `redis+cluster://..`, passed whole
     /// to the Redis backend.
@@ -83,6 +89,7 @@ impl FromStr for StoreUrl {
             return Ok(StoreUrl::Sqlite {
                 path: None,
                 durability: Durability::Flush,
+                read_only: false,
             });
         }
         let Some((scheme, rest)) = url.split_once("://") else {
@@ -132,15 +139,29 @@ impl FromStr for StoreUrl {
                     .map(|d| d.parse::<Durability>())
                     .transpose()?
                     .unwrap_or_default();
-                reject_unknown(url, params, "durability")?;
+                let read_only = match params.remove("mode").as_deref() {
+                    None | Some("rw") => false,
+                    Some("ro") => true,
+                    Some(other) => {
+                        return Err(Error::invalid(format!(
+                            "store URL {url:?}: mode {other:?} is neither ro (read-only) nor rw"
+                        )));
+                    }
+                };
+                reject_unknown(url, params, "durability, mode")?;
                 let path = PathBuf::from(location);
                 Ok(if scheme == "sqlite" {
                     StoreUrl::Sqlite {
                         path: Some(path),
                         durability,
+                        read_only,
                     }
                 } else {
-                    StoreUrl::Jsonl { path, durability }
+                    StoreUrl::Jsonl {
+                        path,
+                        durability,
+                        read_only,
+                    }
                 })
             }
             other => Err(Error::invalid(format!(
@@ -196,8 +217,10 @@ const PATH_ESCAPES: &AsciiSet = &CONTROLS.add(b'%').add(b'?');
 
 impl fmt::Display for StoreUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let durability = |d: &Durability| match d {
-            Durability::Sync => "?durability=sync",
+        let params = |d: &Durability, read_only: bool| match (d, read_only) {
+            (Durability::Sync, true) => "?durability=sync&mode=ro",
+            (Durability::Sync, false) => "?durability=sync",
+            (_, true) => "?mode=ro",
             _ => "",
         };
         let path = |p: &std::path::Path| {
@@ -210,11 +233,13 @@ impl fmt::Display for StoreUrl {
             StoreUrl::Sqlite {
                 path: Some(p),
                 durability: d,
-            } => write!(f, "sqlite://{}{}", path(p), durability(d)),
+                read_only,
+            } => write!(f, "sqlite://{}{}", path(p), params(d, *read_only)),
             StoreUrl::Jsonl {
                 path: p,
                 durability: d,
-            } => write!(f, "jsonl://{}{}", path(p), durability(d)),
+                read_only,
+            } => write!(f, "jsonl://{}{}", path(p), params(d, *read_only)),
             StoreUrl::Redis { url } | StoreUrl::Postgres { url } => {
                 f.write_str(&trace_store_core::redact_url(url))
             }
@@ -230,15 +255,25 @@ impl fmt::Debug for StoreUrl {
                 .debug_struct("Memory")
                 .field("capacity", capacity)
                 .finish(),
-            StoreUrl::Sqlite { path, durability } => f
+            StoreUrl::Sqlite {
+                path,
+                durability,
+                read_only,
+            } => f
                 .debug_struct("Sqlite")
                 .field("path", path)
                 .field("durability", durability)
+                .field("read_only", read_only)
                 .finish(),
-            StoreUrl::Jsonl { path, durability } => f
+            StoreUrl::Jsonl {
+                path,
+                durability,
+                read_only,
+            } => f
                 .debug_struct("Jsonl")
                 .field("path", path)
                 .field("durability", durability)
+                .field("read_only", read_only)
                 .finish(),
             StoreUrl::Redis { url } => f
                 .debug_struct("Redis")
@@ -275,17 +310,29 @@ impl StoreUrl {
                 None => Box::new(crate::MemoryStore::unbounded()),
             }),
             #[cfg(feature = "sqlite")]
-            StoreUrl::Sqlite { path, durability } => Ok(match path {
+            StoreUrl::Sqlite {
+                path,
+                durability,
+                read_only,
+            } => Ok(match path {
                 None => Box::new(crate::SqliteStore::in_memory()?),
                 Some(path) => Box::new(crate::SqliteStore::open_with(
                     path,
-                    crate::sqlite::SqliteOptions::default().with_durability(*durability),
+                    crate::sqlite::SqliteOptions::default()
+                        .with_durability(*durability)
+                        .with_read_only(*read_only),
                 )?),
             }),
             #[cfg(feature = "jsonl")]
-            StoreUrl::Jsonl { path, durability } => Ok(Box::new(crate::JsonlStore::open_with(
+            StoreUrl::Jsonl {
                 path,
-                crate::jsonl::JsonlOptions::default().with_durability(*durability),
+                durability,
+                read_only,
+            } => Ok(Box::new(crate::JsonlStore::open_with(
+                path,
+                crate::jsonl::JsonlOptions::default()
+                    .with_durability(*durability)
+                    .with_read_only(*read_only),
             )?)),
             #[cfg(feature = "redis")]
             StoreUrl::Redis { url } => Ok(Box::new(crate::RedisStore::open(url)?)),
@@ -299,6 +346,31 @@ impl StoreUrl {
                 feature = "postgres"
             )))]
             other => Err(feature_off(other.feature(), other)),
+        }
+    }
+
+    /// The same store opened read-only, where the backend has such a mode (SQLite and
+    /// JSON Lines files); other URLs are returned as they are.
+    #[must_use]
+    pub fn into_read_only(self) -> StoreUrl {
+        match self {
+            StoreUrl::Sqlite {
+                path: Some(path),
+                durability,
+                ..
+            } => StoreUrl::Sqlite {
+                path: Some(path),
+                durability,
+                read_only: true,
+            },
+            StoreUrl::Jsonl {
+                path, durability, ..
+            } => StoreUrl::Jsonl {
+                path,
+                durability,
+                read_only: true,
+            },
+            other => other,
         }
     }
 
@@ -331,6 +403,7 @@ mod tests {
                 StoreUrl::Sqlite {
                     path: None,
                     durability: Durability::Flush,
+                    read_only: false,
                 },
             ),
             (
@@ -338,6 +411,7 @@ mod tests {
                 StoreUrl::Sqlite {
                     path: Some("/abs/t.db".into()),
                     durability: Durability::Sync,
+                    read_only: false,
                 },
             ),
             (
@@ -345,6 +419,7 @@ mod tests {
                 StoreUrl::Jsonl {
                     path: "rel dir/t.jsonl".into(),
                     durability: Durability::Flush,
+                    read_only: false,
                 },
             ),
             (
@@ -360,6 +435,34 @@ mod tests {
     }
 
     #[test]
+    fn mode_ro_opens_read_only_and_round_trips() {
+        for (text, durability) in [
+            ("sqlite://t.db?mode=ro", Durability::Flush),
+            ("sqlite://t.db?durability=sync&mode=ro", Durability::Sync),
+        ] {
+            let url: StoreUrl = text.parse().unwrap();
+            assert_eq!(
+                url,
+                StoreUrl::Sqlite {
+                    path: Some("t.db".into()),
+                    durability,
+                    read_only: true,
+                },
+                "{text}"
+            );
+            assert_eq!(url.to_string(), text);
+        }
+        let url: StoreUrl = "jsonl://t.jsonl?mode=rw".parse().unwrap();
+        assert_eq!(url.to_string(), "jsonl://t.jsonl");
+        assert_eq!(
+            url.clone().into_read_only().to_string(),
+            "jsonl://t.jsonl?mode=ro"
+        );
+        let memory: StoreUrl = "memory://".parse().unwrap();
+        assert_eq!(memory.clone().into_read_only(), memory);
+    }
+
+    #[test]
     fn rejects_bad_urls_with_reasons() {
         for bad in [
             "traces.db",
@@ -370,6 +473,8 @@ mod tests {
             "jsonl://t.jsonl?durability=always",
             "jsonl://t.jsonl?colour=blue",
             "sqlite://t.db?durability",
+            "sqlite://t.db?mode=rwc",
+            "jsonl://t.jsonl?mode=ro&mode=ro",
         ] {
             let error = bad.parse::<StoreUrl>().unwrap_err();
             assert!(
@@ -417,6 +522,7 @@ mod tests {
             StoreUrl::Jsonl {
                 path: "dir?x/a%b c.jsonl".into(),
                 durability: Durability::Sync,
+                read_only: false,
             }
         );
         assert_eq!(url.to_string().parse::<StoreUrl>().unwrap(), url);
@@ -426,7 +532,8 @@ mod tests {
             url,
             StoreUrl::Sqlite {
                 path: Some("100%.db".into()),
-                durability: Durability::Flush
+                durability: Durability::Flush,
+                read_only: false,
             }
         );
         for path in [
@@ -444,10 +551,12 @@ mod tests {
                 StoreUrl::Sqlite {
                     path: Some(path.into()),
                     durability: Durability::Flush,
+                    read_only: false,
                 },
                 StoreUrl::Jsonl {
                     path: path.into(),
                     durability: Durability::Sync,
+                    read_only: false,
                 },
             ] {
                 let text = url.to_string();
@@ -475,7 +584,8 @@ mod tests {
                 url,
                 StoreUrl::Sqlite {
                     path: Some(path.into()),
-                    durability: Durability::Flush
+                    durability: Durability::Flush,
+                    read_only: false,
                 },
                 "{text}"
             );
