@@ -31,6 +31,8 @@ pub struct PostgresServer {
     dir: tempfile::TempDir,
     bin: PathBuf,
     process: Option<Running>,
+    /// `-c name=value` settings after the launcher's own, which they override.
+    settings: Vec<(String, String)>,
 }
 
 #[derive(Debug)]
@@ -44,6 +46,13 @@ impl PostgresServer {
     /// starts it on a free loopback port. A missing PostgreSQL installation is an
     /// [`io::ErrorKind::NotFound`] error saying how to install it.
     pub fn start() -> io::Result<PostgresServer> {
+        PostgresServer::start_with(&[])
+    }
+
+    /// [`PostgresServer::start`] with server settings that override the launcher's,
+    /// e.g. `[("fsync", "on")]` for a server as durable as a production one (the
+    /// launcher runs with `fsync=off`: tests kill clients, never the machine).
+    pub fn start_with(settings: &[(&str, &str)]) -> io::Result<PostgresServer> {
         let bin = find_bin_dir()?;
         let dir = tempfile::Builder::new()
             .prefix("trace-store-postgres-")
@@ -53,6 +62,10 @@ impl PostgresServer {
             dir,
             bin,
             process: None,
+            settings: settings
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
         };
         server.init()?;
         let mut attempts = 0;
@@ -186,6 +199,9 @@ impl PostgresServer {
             "-c".into(),
             format!("log_directory={}", data.display()).into(),
         ]);
+        for (name, value) in &self.settings {
+            argv.extend(["-c".into(), format!("{name}={value}").into()]);
+        }
         let mut shell = Command::new("sh")
             .arg("-c")
             .arg(WATCHDOG)

@@ -33,10 +33,52 @@ pub(crate) enum Failure {
     RuntimeGone,
 }
 
+impl Failure {
+    /// A failure that says nothing about the request itself: the server went away or
+    /// is restarting, no connection could be had in time, or the server gave up a
+    /// transaction to let another one through (deadlock, serialization). The same call
+    /// may succeed later. A connection lost while a write was in flight may or may not
+    /// have committed it; saves are idempotent, merges fold the part in again.
+    fn is_transient(&self) -> bool {
+        match self {
+            Failure::Postgres { source, .. } => is_transient(source),
+            Failure::Pool { source, .. } => match source {
+                deadpool_postgres::PoolError::Timeout(_) => true,
+                deadpool_postgres::PoolError::Backend(source) => is_transient(source),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+fn is_transient(error: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    if let Some(code) = error.code() {
+        return code.code().starts_with("08")
+            || [
+                SqlState::T_R_SERIALIZATION_FAILURE,
+                SqlState::T_R_DEADLOCK_DETECTED,
+                SqlState::ADMIN_SHUTDOWN,
+                SqlState::CRASH_SHUTDOWN,
+                SqlState::CANNOT_CONNECT_NOW,
+                SqlState::TOO_MANY_CONNECTIONS,
+                SqlState::LOCK_NOT_AVAILABLE,
+            ]
+            .contains(code);
+    }
+    // No SQLSTATE: the failure is the connection's, not the statement's (closed,
+    // refused, reset, timed out), unless it is the client's own encoding or decoding.
+    error.is_closed()
+        || std::error::Error::source(error).is_some_and(|cause| cause.is::<std::io::Error>())
+        || error.to_string().contains("timeout")
+}
+
 impl From<Failure> for Error {
     fn from(failure: Failure) -> Error {
         match failure {
             Failure::Corrupt(message) => Error::corrupt(message),
+            other if other.is_transient() => Error::retryable_backend("postgres", other),
             other => Error::Backend {
                 backend: "postgres",
                 source: Box::new(other),

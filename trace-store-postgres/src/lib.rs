@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 mod error;
+mod keys;
 mod options;
 mod runtime;
 mod schema;
@@ -40,6 +41,7 @@ pub struct PostgresStore {
 struct Inner {
     pool: Pool,
     tables: Tables,
+    sql: write::WriteSql,
     shown_url: String,
     options: PostgresOptions,
 }
@@ -96,6 +98,7 @@ impl PostgresStore {
         let store = PostgresStore {
             inner: Arc::new(Inner {
                 pool,
+                sql: write::WriteSql::new(&Tables::new(&options.schema)),
                 tables: Tables::new(&options.schema),
                 shown_url,
                 options,
@@ -196,6 +199,26 @@ impl Inner {
             .collect())
     }
 
+    /// Deletes the traces `target` (a query of run_ids) selects, and their scores.
+    async fn delete_rows(
+        &self,
+        target: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64> {
+        let sql = format!(
+            "WITH gone AS (DELETE FROM {} WHERE run_id IN ({target}) RETURNING run_id),
+                  scores AS (DELETE FROM {} WHERE run_id IN (SELECT run_id FROM gone))
+             SELECT count(*) FROM gone",
+            self.tables.traces, self.tables.scores
+        );
+        let client = self.client("deleting traces").await?;
+        let row = client
+            .query_one(&sql, params)
+            .await
+            .map_err(|e| backend("deleting traces", e))?;
+        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
+
     async fn load(&self, run_id: &str) -> Result<Option<Trace>> {
         let client = self.client("loading a trace").await?;
         let sql = format!("SELECT body FROM {} WHERE run_id = $1", self.tables.traces);
@@ -223,7 +246,9 @@ fn decode_trace(text: &str) -> Result<Trace> {
 #[deny(clippy::missing_trait_methods)]
 impl TraceStore for PostgresStore {
     fn save(&self, trace: &Trace) -> Result<String> {
-        self.save_many(std::slice::from_ref(trace))?;
+        trace.validate()?;
+        let row = write::Row::new(trace)?;
+        self.run(|inner| async move { write::save_one(&inner, &row).await })?;
         Ok(trace.run_id.clone())
     }
 
@@ -253,12 +278,17 @@ impl TraceStore for PostgresStore {
         let id = run_id.to_owned();
         self.run(|inner| async move {
             let client = inner.client("deleting a trace").await?;
-            let sql = format!("DELETE FROM {} WHERE run_id = $1", inner.tables.traces);
-            let n = client
-                .execute(&sql, &[&id])
+            let sql = format!(
+                "WITH gone AS (DELETE FROM {} WHERE run_id = $1 RETURNING 1),
+                      scores AS (DELETE FROM {} WHERE run_id = $1)
+                 SELECT count(*) FROM gone",
+                inner.tables.traces, inner.tables.scores
+            );
+            let row = client
+                .query_one(&sql, &[&id])
                 .await
                 .map_err(|e| backend(format!("deleting trace {id:?}"), e))?;
-            Ok(n > 0)
+            Ok(row.get::<_, i64>(0) > 0)
         })
     }
 
@@ -268,21 +298,10 @@ impl TraceStore for PostgresStore {
             .iter()
             .map(write::Row::new)
             .collect::<Result<Vec<_>>>()?;
-        let ids = traces.iter().map(|t| t.run_id.clone()).collect();
-        self.run(|inner| async move {
-            let mut client = inner.client("saving traces").await?;
-            let tx = client
-                .transaction()
-                .await
-                .map_err(|e| backend("starting a save", e))?;
-            for row in &rows {
-                write::upsert(&tx, &inner.tables, row).await?;
-            }
-            tx.commit()
-                .await
-                .map_err(|e| backend("committing a save", e))
-        })?;
-        Ok(ids)
+        if !rows.is_empty() {
+            self.run(|inner| async move { write::save_batch(&inner, &rows).await })?;
+        }
+        Ok(traces.iter().map(|t| t.run_id.clone()).collect())
     }
 
     fn count(&self, filter: &TraceFilter) -> Result<u64> {
@@ -315,16 +334,20 @@ impl TraceStore for PostgresStore {
 
     fn merge(&self, part: &Trace) -> Result<Trace> {
         part.validate()?;
-        let part = part.clone();
-        self.run(|inner| async move { write::merge(&inner, &part).await })
+        let parts = vec![part.clone()];
+        let mut merged = self.run(|inner| async move { write::merge_all(&inner, &parts).await })?;
+        merged
+            .remove(&part.run_id)
+            .ok_or_else(|| Failure::Corrupt(format!("merging {:?} lost it", part.run_id)).into())
     }
 
     fn merge_many(&self, parts: &[Trace]) -> Result<Vec<String>> {
         parts.iter().try_for_each(Trace::validate)?;
-        parts
-            .iter()
-            .map(|part| self.merge(part).map(|merged| merged.run_id))
-            .collect()
+        if !parts.is_empty() {
+            let owned = parts.to_vec();
+            self.run(|inner| async move { write::merge_all(&inner, &owned).await })?;
+        }
+        Ok(parts.iter().map(|p| p.run_id.clone()).collect())
     }
 
     fn stats_by(
@@ -343,7 +366,6 @@ impl TraceStore for PostgresStore {
         let filter = filter.clone();
         self.run(|inner| async move {
             let mut selection = Selection::new(&inner.tables, &filter);
-            let client = inner.client("deleting traces").await?;
             if !selection.text_in_sql {
                 let ids: Vec<String> = inner
                     .summaries(&filter)
@@ -351,23 +373,16 @@ impl TraceStore for PostgresStore {
                     .into_iter()
                     .map(|s| s.run_id)
                     .collect();
-                let sql = format!("DELETE FROM {} WHERE run_id = ANY($1)", inner.tables.traces);
-                let n = client
-                    .execute(&sql, &[&ids])
-                    .await
-                    .map_err(|e| backend("deleting traces", e))?;
-                return Ok(n);
+                return inner
+                    .delete_rows("SELECT unnest($1::text[])", &[&ids])
+                    .await;
             }
             let paging = selection.paging(&filter);
-            let sql = format!(
-                "DELETE FROM {traces} WHERE run_id IN (SELECT t.run_id FROM {traces} t{}{ORDER}{paging})",
-                selection.condition,
-                traces = inner.tables.traces,
+            let target = format!(
+                "SELECT t.run_id FROM {} t{}{ORDER}{paging}",
+                inner.tables.traces, selection.condition,
             );
-            client
-                .execute(&sql, &refs(&selection.params))
-                .await
-                .map_err(|e| backend("deleting traces", e))
+            inner.delete_rows(&target, &refs(&selection.params)).await
         })
     }
 }

@@ -1,17 +1,21 @@
 //! Tables, indexes and their migrations, versioned in a table of the store's schema.
 
-use tokio_postgres::Client;
-use trace_store_core::{Error, Result};
+use futures_util::future::try_join_all;
+use tokio_postgres::{Client, Transaction};
+use trace_store_core::{Error, Result, Trace};
 
 use crate::error::{Failure, backend};
 use crate::sql::Tables;
+use crate::write::{Row, WriteSql};
 
 /// The layout this code writes and the newest it reads.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
+
+/// Rows re-derived per read while migrating layout 1.
+const MIGRATION_BATCH: i64 = 500;
 
 /// Every store, whatever its schema, takes this advisory lock while it creates or
-/// migrates tables: `CREATE EXTENSION` and `CREATE SCHEMA IF NOT EXISTS` race with
-/// themselves otherwise.
+/// migrates tables: `CREATE SCHEMA IF NOT EXISTS` races with itself otherwise.
 const SETUP_LOCK: i64 = 0x7472_6163_6573_746f; // "tracesto"
 
 /// Creates or migrates the store's tables; a newer layout is `UnsupportedVersion`.
@@ -24,21 +28,13 @@ pub(crate) async fn migrate(client: &mut Client, tables: &Tables) -> Result<()> 
         .await
         .map_err(|e| backend("locking for the schema migration", e))?;
     tx.batch_execute(&format!(
-        "CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
-         CREATE SCHEMA IF NOT EXISTS {schema};
+        "CREATE SCHEMA IF NOT EXISTS {schema};
          CREATE TABLE IF NOT EXISTS {version} (version INTEGER NOT NULL);",
         schema = tables.schema,
         version = tables.version
     ))
     .await
-    .map_err(|e| {
-        let hint = if e.to_string().contains("pg_trgm") {
-            " (pg_trgm ships in postgresql-contrib; install it, or have a superuser run CREATE EXTENSION pg_trgm WITH SCHEMA public)"
-        } else {
-            ""
-        };
-        backend(format!("creating the schema {}{hint}", tables.schema), e)
-    })?;
+    .map_err(|e| backend(format!("creating the schema {}", tables.schema), e))?;
     let found: Option<i32> = tx
         .query_opt(&format!("SELECT max(version) FROM {}", tables.version), &[])
         .await
@@ -46,7 +42,7 @@ pub(crate) async fn migrate(client: &mut Client, tables: &Tables) -> Result<()> 
         .and_then(|row| row.get(0));
     match found.unwrap_or(0) {
         0 => {
-            tx.batch_execute(&create_v1(tables))
+            tx.batch_execute(&create_v2(tables))
                 .await
                 .map_err(|e| backend("creating the tables", e))?;
             tx.execute(
@@ -56,6 +52,7 @@ pub(crate) async fn migrate(client: &mut Client, tables: &Tables) -> Result<()> 
             .await
             .map_err(|e| backend("recording the schema version", e))?;
         }
+        1 => migrate_v1(&tx, tables).await?,
         SCHEMA_VERSION => {}
         newer if newer > SCHEMA_VERSION => {
             return Err(Error::UnsupportedVersion {
@@ -76,10 +73,80 @@ pub(crate) async fn migrate(client: &mut Client, tables: &Tables) -> Result<()> 
         .map_err(|e| backend("committing the schema migration", e))
 }
 
-/// Layout 1. Strings that may hold any character (names, sessions, metadata keys,
+/// Layout 1 to 2: the metadata and per-model rows move into the trace's row, the
+/// `pg_trgm` index gives way to the window keys, foreign keys go, and every derived
+/// column is written again from the stored body by the code that saves.
+async fn migrate_v1(tx: &Transaction<'_>, t: &Tables) -> Result<()> {
+    let failed = |e| backend(format!("migrating schema {} to layout 2", t.schema), e);
+    let added: Vec<String> = V2_COLUMNS
+        .iter()
+        .map(|(name, kind)| format!("ADD COLUMN {name} {kind} NOT NULL DEFAULT '{{}}'"))
+        .collect();
+    let defaults_dropped: Vec<String> = V2_COLUMNS
+        .iter()
+        .map(|(name, _)| format!("ALTER COLUMN {name} DROP DEFAULT"))
+        .collect();
+    tx.batch_execute(&format!(
+        "DROP INDEX {s}.traces_text, {s}.traces_name, {s}.traces_session, {s}.traces_parent,
+             {s}.traces_status, {s}.traces_steps;
+         ALTER TABLE {scores} DROP CONSTRAINT IF EXISTS scores_run_id_fkey;
+         ALTER TABLE {traces} {};",
+        added.join(", "),
+        s = t.schema,
+        scores = t.scores,
+        traces = t.traces,
+    ))
+    .await
+    .map_err(failed)?;
+    let upsert = tx.prepare(&WriteSql::new(t).upsert).await.map_err(failed)?;
+    let read = tx
+        .prepare(&format!(
+            "SELECT run_id, body FROM {} WHERE run_id > $1 ORDER BY run_id LIMIT $2",
+            t.traces
+        ))
+        .await
+        .map_err(failed)?;
+    let mut after = String::new();
+    loop {
+        let stored = tx
+            .query(&read, &[&after, &MIGRATION_BATCH])
+            .await
+            .map_err(failed)?;
+        let Some(last) = stored.last() else { break };
+        after = last.get(0);
+        let rows = stored
+            .iter()
+            .map(|row| Row::new(&Trace::from_json_slice(row.get::<_, &str>(1).as_bytes())?))
+            .collect::<Result<Vec<_>>>()?;
+        try_join_all(rows.iter().map(|row| tx.execute_raw(&upsert, row.params())))
+            .await
+            .map_err(failed)?;
+    }
+    tx.batch_execute(&format!(
+        "ALTER TABLE {traces} {};
+         {}
+         DROP TABLE {metadata}, {models};
+         UPDATE {version} SET version = {SCHEMA_VERSION};",
+        defaults_dropped.join(", "),
+        v2_indexes(t),
+        traces = t.traces,
+        metadata = t.metadata,
+        models = t.models,
+        version = t.version,
+    ))
+    .await
+    .map_err(failed)
+}
+
+/// Layout 2. Strings that may hold any character (names, sessions, metadata keys,
 /// models) are stored JSON-encoded; run_ids sort in byte order (`COLLATE "C"`), as the
-/// contract's tie-break requires whatever the database's locale.
-fn create_v1(t: &Tables) -> String {
+/// contract's tie-break requires whatever the database's locale. Everything a save
+/// writes but scores lives in the trace's own row, so a save is one row, its indexes
+/// and no foreign-key checks: metadata as `key || value` pairs (JSON key, canonical JSON
+/// value) under a GIN index, per-model usage as parallel arrays, the text index's keys
+/// (see `keys`) under a GIN index. Indexes on columns most traces leave empty are
+/// partial, so they cost nothing for those traces.
+fn create_v2(t: &Tables) -> String {
     format!(
         r#"
 CREATE TABLE {traces} (
@@ -98,42 +165,55 @@ CREATE TABLE {traces} (
     cost_nano_usd NUMERIC(20, 0) NOT NULL,
     summary       TEXT NOT NULL,
     body          TEXT NOT NULL,
-    search_text   TEXT NOT NULL
+    search_text   TEXT NOT NULL,
+    {v2_columns}
 );
 CREATE INDEX traces_order ON {traces} (created_at DESC, run_id DESC);
-CREATE INDEX traces_name ON {traces} (name, created_at DESC, run_id DESC);
-CREATE INDEX traces_session ON {traces} (session_id, created_at DESC, run_id DESC);
-CREATE INDEX traces_parent ON {traces} (parent_run_id, created_at DESC, run_id DESC);
-CREATE INDEX traces_status ON {traces} (status, created_at DESC, run_id DESC);
-CREATE INDEX traces_steps ON {traces} (steps);
-CREATE INDEX traces_text ON {traces} USING gin (search_text public.gin_trgm_ops);
-CREATE TABLE {metadata} (
-    run_id TEXT COLLATE "C" NOT NULL REFERENCES {traces} (run_id) ON DELETE CASCADE,
-    key    TEXT NOT NULL,
-    value  TEXT NOT NULL,
-    PRIMARY KEY (run_id, key)
-);
-CREATE INDEX metadata_value ON {metadata} (key, value);
+{v2_indexes}
 CREATE TABLE {scores} (
-    run_id TEXT COLLATE "C" NOT NULL REFERENCES {traces} (run_id) ON DELETE CASCADE,
+    run_id TEXT COLLATE "C" NOT NULL,
     name   TEXT NOT NULL,
     value  DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (run_id, name)
 );
 CREATE INDEX scores_value ON {scores} (name, value);
-CREATE TABLE {models} (
-    run_id        TEXT COLLATE "C" NOT NULL REFERENCES {traces} (run_id) ON DELETE CASCADE,
-    model         TEXT NOT NULL,
-    calls         NUMERIC(20, 0) NOT NULL,
-    input_tokens  NUMERIC(20, 0) NOT NULL,
-    output_tokens NUMERIC(20, 0) NOT NULL,
-    cost_nano_usd NUMERIC(20, 0) NOT NULL,
-    PRIMARY KEY (run_id, model)
-);
 "#,
         traces = t.traces,
-        metadata = t.metadata,
         scores = t.scores,
-        models = t.models,
+        v2_columns = V2_COLUMNS
+            .iter()
+            .map(|(name, kind)| format!("{name} {kind} NOT NULL"))
+            .collect::<Vec<_>>()
+            .join(",\n    "),
+        v2_indexes = v2_indexes(t),
+    )
+}
+
+/// The columns layout 2 added to `traces`.
+const V2_COLUMNS: [(&str, &str); 7] = [
+    ("search_keys", "INTEGER[]"),
+    ("meta", "TEXT[]"),
+    ("model_names", "TEXT[]"),
+    ("model_calls", "NUMERIC(20, 0)[]"),
+    ("model_input_tokens", "NUMERIC(20, 0)[]"),
+    ("model_output_tokens", "NUMERIC(20, 0)[]"),
+    ("model_cost_nano_usd", "NUMERIC(20, 0)[]"),
+];
+
+/// The indexes of `traces` besides its key and its order, as layout 2 has them.
+fn v2_indexes(t: &Tables) -> String {
+    format!(
+        "CREATE INDEX traces_name ON {traces} (name, created_at DESC, run_id DESC)
+             WHERE name IS NOT NULL;
+         CREATE INDEX traces_session ON {traces} (session_id, created_at DESC, run_id DESC)
+             WHERE session_id IS NOT NULL;
+         CREATE INDEX traces_parent ON {traces} (parent_run_id, created_at DESC, run_id DESC)
+             WHERE parent_run_id IS NOT NULL;
+         CREATE INDEX traces_status ON {traces} (status, created_at DESC, run_id DESC)
+             WHERE status <> 'ok';
+         CREATE INDEX traces_keys ON {traces} USING gin (search_keys);
+         CREATE INDEX traces_meta ON {traces} USING gin (meta);
+         ALTER TABLE {traces} ALTER search_keys SET STORAGE EXTERNAL;",
+        traces = t.traces
     )
 }

@@ -2,7 +2,10 @@
 //! query, count, stats, grouped stats and bulk delete select exactly the same rows.
 
 use tokio_postgres::types::ToSql;
-use trace_store_core::{TraceFilter, canonical_json};
+use trace_store_core::TraceFilter;
+
+use crate::keys::search_keys;
+use crate::write::meta_pair;
 
 /// A bound parameter that can travel to the runtime thread.
 pub(crate) type Param = Box<dyn ToSql + Sync + Send>;
@@ -12,8 +15,10 @@ pub(crate) type Param = Box<dyn ToSql + Sync + Send>;
 pub(crate) struct Tables {
     pub(crate) schema: String,
     pub(crate) traces: String,
+    /// Layout 1's metadata table, which the migration to layout 2 drops.
     pub(crate) metadata: String,
     pub(crate) scores: String,
+    /// Layout 1's per-model table, which the migration to layout 2 drops.
     pub(crate) models: String,
     pub(crate) version: String,
 }
@@ -80,8 +85,9 @@ impl Selection {
             s.and(format!("t.created_at <= {p}"));
         }
         if let Some(status) = filter.status {
-            let p = s.bind(status.as_str().to_owned());
-            s.and(format!("t.status = {p}"));
+            // A literal (one of core's fixed names), not a parameter: the status index
+            // is partial, and only a literal proves a query may use it.
+            s.and(format!("t.status = '{}'", status.as_str()));
         }
         for (column, value) in [
             ("name", &filter.name),
@@ -98,13 +104,14 @@ impl Selection {
             let id = s.bind(after.run_id.clone());
             s.and(format!("(t.created_at, t.run_id) < ({at}, {id})"));
         }
-        for (key, value) in &filter.metadata_match {
-            let k = s.bind(text_key(key));
-            let v = s.bind(canonical_json(value));
-            s.and(format!(
-                "EXISTS (SELECT 1 FROM {} m WHERE m.run_id = t.run_id AND m.key = {k} AND m.value = {v})",
-                tables.metadata
-            ));
+        if !filter.metadata_match.is_empty() {
+            let pairs: Vec<String> = filter
+                .metadata_match
+                .iter()
+                .map(|(key, value)| meta_pair(key, value))
+                .collect();
+            let p = s.bind(pairs);
+            s.and(format!("t.meta @> {p}::text[]"));
         }
         if let Some(range) = &filter.score {
             let name = s.bind(text_key(&range.name));
@@ -128,7 +135,13 @@ impl Selection {
                 s.text_in_sql = false;
             } else {
                 // The stored text is core's search text, already lower-cased, so a
-                // plain LIKE is core's `contains`; the trigram index serves it.
+                // plain LIKE is core's `contains`; the window keys narrow the rows it
+                // reads to those holding every three-character window of the query.
+                let keys = search_keys(&query);
+                if !keys.is_empty() {
+                    let p = s.bind(keys);
+                    s.and(format!("t.search_keys @> {p}::integer[]"));
+                }
                 let p = s.bind(format!("%{}%", escape_like(&query)));
                 s.and(format!("t.search_text LIKE {p} ESCAPE '\\'"));
             }

@@ -55,6 +55,11 @@ pub(crate) async fn grouped(
     Ok(out)
 }
 
+/// The per-model usage of each selected trace as rows, under the alias `{m}`.
+const MODELS_OF_SEL: &str = " CROSS JOIN LATERAL unnest(sel.model_names, sel.model_calls,
+     sel.model_input_tokens, sel.model_output_tokens, sel.model_cost_nano_usd)
+     AS {m}(model, calls, input_tokens, output_tokens, cost_nano_usd)";
+
 enum Grouping {
     All,
     Day,
@@ -90,18 +95,17 @@ async fn run(
             String::new(),
         ),
         Grouping::Column(column) => (format!("sel.{column}"), String::new()),
-        Grouping::Model => (
-            "gm.model".to_owned(),
-            format!(" JOIN {} gm ON gm.run_id = sel.run_id", t.models),
-        ),
+        Grouping::Model => ("gm.model".to_owned(), MODELS_OF_SEL.replace("{m}", "gm")),
         Grouping::Metadata(meta_key) => {
             let p = selection.params.len() + 1;
             selection.params.push(Box::new(meta_key.clone()));
+            // The stored pair is the JSON key followed by the canonical value (see
+            // `meta_pair`): the value is what follows the key.
             (
                 "md.value".to_owned(),
                 format!(
-                    " JOIN {} md ON md.run_id = sel.run_id AND md.key = ${p}",
-                    t.metadata
+                    " JOIN LATERAL (SELECT substr(e, length(${p}) + 1) AS value
+                         FROM unnest(sel.meta) AS e WHERE starts_with(e, ${p})) md ON true"
                 ),
             )
         }
@@ -129,8 +133,8 @@ async fn run(
         format!(
             "{sel}SELECT {key} AS k, m.model, sum(m.calls)::text, sum(m.input_tokens)::text,
                  sum(m.output_tokens)::text, sum(m.cost_nano_usd)::text
-             FROM sel{join} JOIN {} m ON m.run_id = sel.run_id GROUP BY 1, 2",
-            t.models
+             FROM sel{join}{} GROUP BY 1, 2",
+            MODELS_OF_SEL.replace("{m}", "m")
         )
     };
     let client = inner.client("computing stats").await?;

@@ -51,6 +51,12 @@ fn a_stopped_server_is_a_backend_error_and_the_store_recovers_when_it_returns() 
     );
     let message = error.to_string();
     assert!(message.contains("postgres"), "{message}");
+    assert!(
+        error.is_retryable(),
+        "a lost server is worth a retry: {error}"
+    );
+    let error = store.save(&Trace::new("while-down")).unwrap_err();
+    assert!(error.is_retryable(), "{error}");
 
     server.restart().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
