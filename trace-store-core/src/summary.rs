@@ -79,7 +79,9 @@ pub struct ModelUsage {
 }
 
 impl ModelUsage {
-    fn add(&mut self, other: &ModelUsage) {
+    /// Adds `other`'s calls, tokens and cost to these, each saturating: how
+    /// [`TraceStats`] totals usage, for backends that total it themselves.
+    pub fn add(&mut self, other: &ModelUsage) {
         self.calls = self.calls.saturating_add(other.calls);
         self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
         self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);

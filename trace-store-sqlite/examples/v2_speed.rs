@@ -219,7 +219,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             )?;
             for table in [
                 "trace_metadata WHERE trace_id",
-                "trace_models WHERE trace_id",
                 "trace_text WHERE id",
                 "trace_trigrams WHERE rowid",
                 "trace_bodies WHERE id",
@@ -246,7 +245,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    // Purge of half the store, by count.
+    // Purge of half the store, by count (V2_SPEED_NO_PURGE=1 keeps the database whole).
+    if std::env::var_os("V2_SPEED_NO_PURGE").is_some() {
+        return Ok(());
+    }
     let keep = (count / 2) as u64;
     let start = Instant::now();
     let report = store.purge(

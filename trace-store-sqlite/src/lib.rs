@@ -6,6 +6,7 @@ mod connection;
 mod error;
 mod merge;
 mod options;
+mod packed;
 mod rows;
 mod schema;
 mod sql;
@@ -255,9 +256,9 @@ impl SqliteStore {
         rows.collect()
     }
 
-    /// Grouped stats from one SQL statement (one group keyed `()`-like by `key` when
-    /// `group` is `None`); `None` for a grouping this crate does not know, which the
-    /// caller computes with core.
+    /// Totals per group of what `query(filter)` returns, computed in SQL (see
+    /// `stats`); `None` for a grouping this crate does not know, which the caller
+    /// computes with core.
     fn stats_in_sql<K: Ord>(
         &self,
         filter: &TraceFilter,
@@ -265,21 +266,8 @@ impl SqliteStore {
         key: impl Fn(rusqlite::types::ValueRef<'_>) -> rusqlite::Result<K>,
     ) -> Result<Option<std::collections::BTreeMap<K, TraceStats>>> {
         let conn = self.conns.reader();
-        let run = || -> rusqlite::Result<_> {
-            let text_index = sql::plan_text(&conn, filter)?;
-            let Some(statement) = stats::statement(filter, group, text_index.as_deref()) else {
-                return Ok(None);
-            };
-            let mut stmt = conn.prepare_cached(&statement.sql)?;
-            let model_groups = group == Some(&GroupBy::Model);
-            stats::read(
-                stmt.query(params_from_iter(&statement.params))?,
-                model_groups,
-                key,
-            )
-            .map(Some)
-        };
-        run().map_err(|e| error::map(&self.location, "computing stats", e))
+        stats::compute(&conn, filter, group, key)
+            .map_err(|e| error::map(&self.location, "computing stats", e))
     }
 
     /// Reads the stored trace `run_id` on `conn`; `None` if there is none.
@@ -411,10 +399,12 @@ impl TraceStore for SqliteStore {
 
     fn stats(&self, filter: &TraceFilter) -> Result<TraceStats> {
         filter.validate()?;
-        match self.stats_in_sql(filter, None, |_| Ok(()))? {
-            Some(groups) => Ok(groups.into_values().next().unwrap_or_default()),
-            None => Ok(self.query(filter)?.iter().collect()),
-        }
+        // Every filter has an SQL form, so there is always an answer; no trace
+        // selected is no group.
+        Ok(self
+            .stats_in_sql(filter, None, |_| Ok(()))?
+            .and_then(|groups| groups.into_values().next())
+            .unwrap_or_default())
     }
 
     fn merge(&self, part: &Trace) -> Result<Trace> {

@@ -5,9 +5,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, Transaction, params, params_from_iter};
 use serde_json::Value;
-use trace_store_core::{
-    ModelUsage, Result, Status, Timestamp, Trace, TraceSummary, canonical_json,
-};
+use trace_store_core::{Result, Status, Timestamp, Trace, TraceSummary, canonical_json};
 
 use crate::error::bad_column;
 
@@ -16,7 +14,8 @@ pub(crate) struct Encoded {
     summary: TraceSummary,
     body: String,
     metadata: Option<String>,
-    models: Option<String>,
+    /// The summary's per-model usage, packed (`packed.rs`).
+    models: Option<Vec<u8>>,
     scores: Option<String>,
     /// `(key, canonical_json(value))` of each metadata entry.
     canonical: Vec<(String, String)>,
@@ -31,7 +30,7 @@ impl Encoded {
         let summary = TraceSummary::from(trace);
         let body = trace.to_json_string()?;
         let metadata = json_unless_empty(&summary.metadata)?;
-        let models = json_unless_empty(&summary.models)?;
+        let models = crate::packed::encode_models(&summary.models);
         let scores = json_unless_empty(&summary.scores)?;
         let canonical = summary
             .metadata
@@ -129,7 +128,6 @@ impl Encoded {
             tx.prepare_cached("UPDATE trace_bodies SET body = ?2 WHERE id = ?1")?
                 .execute(params![id, self.body])?;
             for sql in [
-                "DELETE FROM trace_models WHERE trace_id = ?1",
                 "DELETE FROM trace_scores WHERE trace_id = ?1",
                 "DELETE FROM trace_text WHERE id = ?1",
                 "DELETE FROM trace_trigrams WHERE rowid = ?1",
@@ -155,23 +153,6 @@ impl Encoded {
             )?;
             for (key, value) in insert {
                 stmt.execute(params![key, value, id])?;
-            }
-        }
-        if !s.models.is_empty() {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO trace_models
-                     (trace_id, model, calls, input_tokens, output_tokens, cost_nano_usd)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for (model, usage) in &s.models {
-                stmt.execute(params![
-                    id,
-                    model,
-                    to_sql_u64(usage.calls),
-                    to_sql_u64(usage.input_tokens),
-                    to_sql_u64(usage.output_tokens),
-                    usage.cost_nano_usd,
-                ])?;
             }
         }
         write_derived(tx, id, &s.scores, &self.search_text)?;
@@ -266,7 +247,6 @@ pub(crate) fn delete(tx: &Transaction<'_>, run_id: &str) -> rusqlite::Result<boo
 fn delete_derived(tx: &Transaction<'_>, id: i64, metadata: Option<&str>) -> rusqlite::Result<()> {
     for sql in [
         "DELETE FROM trace_bodies WHERE id = ?1",
-        "DELETE FROM trace_models WHERE trace_id = ?1",
         "DELETE FROM trace_scores WHERE trace_id = ?1",
         "DELETE FROM trace_text WHERE id = ?1",
         "DELETE FROM trace_trigrams WHERE rowid = ?1",
@@ -317,7 +297,6 @@ pub(crate) fn delete_selected(
     delete_trigrams_in_bulk(tx)?;
     for sql in [
         "DELETE FROM trace_metadata WHERE trace_id IN (SELECT id FROM temp.doomed)",
-        "DELETE FROM trace_models WHERE trace_id IN (SELECT id FROM temp.doomed)",
         "DELETE FROM trace_scores WHERE trace_id IN (SELECT id FROM temp.doomed)",
         "DELETE FROM trace_text WHERE id IN (SELECT id FROM temp.doomed)",
         "DELETE FROM trace_bodies WHERE id IN (SELECT id FROM temp.doomed)",
@@ -453,9 +432,8 @@ pub(crate) fn summary_from_row(
     s.input_tokens = from_sql_u64(row, 7)?;
     s.output_tokens = from_sql_u64(row, 8)?;
     s.cost_nano_usd = row.get(9)?;
-    if let Some(models) = row.get_ref(10)?.as_str_or_null()? {
-        s.models = serde_json::from_str::<BTreeMap<String, ModelUsage>>(models)
-            .map_err(|e| bad_column(10, e))?;
+    if let Some(models) = row.get_ref(10)?.as_blob_or_null()? {
+        s.models = crate::packed::models_map(models).map_err(|e| bad_column(10, e))?;
     }
     if let Some(metadata) = row.get_ref(11)?.as_str_or_null()? {
         s.metadata = serde_json::from_str::<BTreeMap<String, Value>>(metadata)
