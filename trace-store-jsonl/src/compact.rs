@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use trace_store_core::{Error, Result};
 
+use crate::snapshot;
 use crate::state::OpenFile;
 use crate::sys::{FileId, io_error, read_exact_at, sync_dir};
 use crate::write::{FileGuard, WriteLock};
@@ -79,7 +80,7 @@ impl JsonlStore {
         let mut written = 0u64;
         let mut ranges: Vec<(u64, u64)> = Vec::new();
         for (run_id, loc) in &live {
-            moves.push((run_id.as_str(), written));
+            moves.push((Arc::clone(run_id), written));
             written += loc.len;
             match ranges.last_mut() {
                 Some((_, end)) if *end == loc.offset => *end += loc.len,
@@ -115,7 +116,7 @@ impl JsonlStore {
             let mut state = self.state.write();
             state.file = new_file;
             for (run_id, offset) in moves {
-                state.index.relocate(run_id, offset);
+                state.index.relocate(&run_id, offset);
             }
             state.index.dead_records = 0;
             state.end = written;
@@ -125,13 +126,17 @@ impl JsonlStore {
         }
         drop(old);
         sync_dir(dir).map_err(|e| io_error("cannot sync the directory", dir, e))?;
-        Ok(CompactionReport {
+        let report = CompactionReport {
             bytes_before,
             bytes_after: written,
             live_records: live.len() as u64,
             dropped_records,
             duration: started.elapsed(),
-        })
+        };
+        // The old snapshot names the old file: without a new one, every handle that
+        // follows the new file, and the next open, would read it whole.
+        self.write_snapshot();
+        Ok(report)
     }
 }
 
@@ -156,7 +161,7 @@ fn copy(
     Ok(())
 }
 
-const TEMP_SUFFIX: &str = ".tmp";
+pub(crate) const TEMP_SUFFIX: &str = ".tmp";
 
 /// Compaction files are `.<file name>.compact-<pid>-XXXXXX.tmp` beside the store: the
 /// pid of the process that wrote it tells a later open whether it is abandoned.
@@ -187,9 +192,13 @@ fn keep_owner_and_mode(file: &fs::File, source: &fs::Metadata) -> std::io::Resul
 /// compacting: those named with the pid of a process that no longer exists. Another
 /// process's live compaction is never touched. Best effort: called at open.
 pub(crate) fn remove_abandoned_temp_files(path: &Path) {
-    remove_stale_temp_files(parent_dir(path), &temp_prefix(path), |pid| {
-        pid.is_some_and(|pid| !process_exists(pid))
-    });
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    // Index snapshots are written the same way, as `.<file name>.index-<pid>-XXXXXX.tmp`.
+    for prefix in [temp_prefix(path), format!(".{name}.index-")] {
+        remove_stale_temp_files(parent_dir(path), &prefix, |pid| {
+            pid.is_some_and(|pid| !process_exists(pid))
+        });
+    }
 }
 
 /// Whether a process with this id exists (possibly another user's).
@@ -237,6 +246,44 @@ fn remove_stale_temp_files(dir: &Path, prefix: &str, stale: impl Fn(Option<u32>)
             .and_then(|(pid, _)| pid.parse::<u32>().ok());
         if stale(pid) {
             let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+impl JsonlStore {
+    /// Writes the index snapshot, if snapshots are on, the file is large enough, and
+    /// the index covers more than the snapshot on disk. Best effort: a snapshot is a
+    /// cache, and a failure is only reported by `health().last_error`.
+    pub(crate) fn write_snapshot(&self) {
+        let Some(min) = self.options.index_snapshot_min_bytes else {
+            return;
+        };
+        if self.options.read_only {
+            return;
+        }
+        let state = self.state.read();
+        let covers = (state.file.id, state.end);
+        let clean = !state.stale && state.pending.is_empty();
+        if !clean || state.end < min.max(1) || state.snapshot == Some(covers) {
+            return;
+        }
+        // Another handle may have compacted the file: its snapshot is the one to keep.
+        if self.probe().map_or(true, |probe| probe.id != covers.0) {
+            return;
+        }
+        let target = snapshot::path_of(&self.path);
+        let written = snapshot::write(&target, &state.index, &state.file.file, covers.0, covers.1);
+        drop(state);
+        let mut state = self.state.write();
+        match written {
+            Ok(true) => state.snapshot = Some(covers),
+            Ok(_) => {}
+            Err(error) => {
+                state.last_error = Some(format!(
+                    "cannot write the index snapshot {}: {error}",
+                    target.display()
+                ));
+            }
         }
     }
 }

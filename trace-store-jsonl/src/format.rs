@@ -63,9 +63,12 @@ pub(crate) fn push_save(trace: &Trace, out: &mut Vec<u8>) -> Result<Encoded> {
     }
     out.extend_from_slice(TRACE_MEMBER);
     let trace_start = out.len() - start;
-    let body = trace.to_json_vec()?;
-    out.extend_from_slice(&body);
-    let trace_len = body.len();
+    // Straight into the batch: no body of its own to allocate, grow and copy.
+    serde_json::to_writer(&mut *out, trace).map_err(|e| {
+        out.truncate(start);
+        Error::invalid(format!("cannot encode trace: {e}"))
+    })?;
+    let trace_len = out.len() - start - trace_start;
     out.extend_from_slice(b"}\n");
     Ok(Encoded {
         start: start as u64,

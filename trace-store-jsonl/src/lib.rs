@@ -4,15 +4,16 @@
 mod compact;
 mod format;
 mod index;
+mod intern;
 mod quarantine;
 mod scan;
 mod select;
+mod snapshot;
 mod state;
 mod sys;
 mod write;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -20,11 +21,12 @@ use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 pub use trace_store_core::Durability;
 use trace_store_core::{
-    Error, GroupBy, GroupKey, Result, SummaryIndex, Trace, TraceFilter, TraceStats, TraceStore,
-    TraceSummary, validate_run_id,
+    Error, GroupBy, GroupKey, Result, Trace, TraceFilter, TraceStats, TraceStore, TraceSummary,
+    validate_run_id,
 };
 
 use crate::format::{push_save, push_tombstone};
+use crate::index::Index;
 use crate::state::{OpenFile, State};
 use crate::sys::{io_error, sync_dir};
 
@@ -71,6 +73,13 @@ pub struct JsonlOptions {
     /// file without newlines cannot exhaust memory. Saving a trace whose line would be
     /// longer is refused with [`Error::InvalidInput`].
     pub max_record_bytes: u64,
+    /// Keep an index snapshot, `<file>.index`, once the file is at least this large
+    /// ([`DEFAULT_INDEX_SNAPSHOT_MIN_BYTES`], 16 MiB, by default); `None` never writes
+    /// one (an existing one is still used). It is written when a handle closes, after
+    /// a compaction, and after an open that had to read the whole file; an open uses
+    /// it, after checking it against the file, and reads only the lines appended
+    /// since. See the README ("Index snapshot").
+    pub index_snapshot_min_bytes: Option<u64>,
 }
 
 /// How long a write waits for the file lock by default: 5 s, as SQLite's busy timeout.
@@ -83,6 +92,10 @@ pub const DEFAULT_FILE_MODE: u32 = 0o600;
 /// expected (a few MB).
 pub const DEFAULT_MAX_RECORD_BYTES: u64 = 64 << 20;
 
+/// Smallest file for which an index snapshot is kept, by default: below it, reading the
+/// whole file takes well under a second.
+pub const DEFAULT_INDEX_SNAPSHOT_MIN_BYTES: u64 = 16 << 20;
+
 impl Default for JsonlOptions {
     fn default() -> Self {
         JsonlOptions {
@@ -92,6 +105,7 @@ impl Default for JsonlOptions {
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             file_mode: DEFAULT_FILE_MODE,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            index_snapshot_min_bytes: Some(DEFAULT_INDEX_SNAPSHOT_MIN_BYTES),
         }
     }
 }
@@ -147,6 +161,20 @@ impl JsonlOptions {
         self.max_record_bytes = max;
         self
     }
+
+    /// Keeps an index snapshot once the file is at least `min_bytes` long (0: always).
+    #[must_use]
+    pub fn with_index_snapshot_min_bytes(mut self, min_bytes: u64) -> Self {
+        self.index_snapshot_min_bytes = Some(min_bytes);
+        self
+    }
+
+    /// Never writes an index snapshot (one already there is still used, if valid).
+    #[must_use]
+    pub fn without_index_snapshot(mut self) -> Self {
+        self.index_snapshot_min_bytes = None;
+        self
+    }
 }
 
 /// The state of a store's file, as [`JsonlStore::health`] reports it.
@@ -182,6 +210,10 @@ pub struct Health {
     /// read incrementally and never count; a handle nobody rewrites the file under
     /// stays at 0.
     pub full_rereads: u64,
+    /// Whether this handle's last whole read of the file (at open, or after another
+    /// handle compacted it) started from a valid index snapshot, reading only the lines
+    /// appended after it.
+    pub index_from_snapshot: bool,
 }
 
 /// What [`JsonlStore::compact`] did.
@@ -289,6 +321,7 @@ impl JsonlStore {
                 .map_err(|e| io_error("cannot sync the directory of", &path, e))?;
         }
         let state = State::read(file, &path, options.max_record_bytes)?;
+        let from_snapshot = state.from_snapshot;
         let mut corrupt_name = path.file_name().unwrap_or_default().to_os_string();
         corrupt_name.push(".corrupt");
         let store = JsonlStore {
@@ -308,6 +341,10 @@ impl JsonlStore {
             // an incomplete tail only if no one is writing (else it is being written).
             // A failure is reported by health() and retried by the next write.
             let _ = store.acquire(pending);
+        }
+        if !from_snapshot {
+            // So the next open is quick even if this handle is never closed cleanly.
+            store.write_snapshot();
         }
         Ok(store)
     }
@@ -361,24 +398,28 @@ impl JsonlStore {
             incomplete_tail_bytes: state.tail.as_ref().map_or(0, |t| t.len),
             last_error: state.last_error.clone(),
             full_rereads: self.full_reads.load(Ordering::Relaxed),
+            index_from_snapshot: state.from_snapshot,
         })
     }
 
-    /// Answers from the summaries of the file as it is now. A contradictory filter is
+    /// Answers from the index of the file as it is now. A contradictory filter is
     /// refused before any I/O.
-    fn with_summaries<T>(
-        &self,
-        filter: &TraceFilter,
-        answer: impl FnOnce(&SummaryIndex) -> Result<T>,
-    ) -> Result<T> {
+    fn with_index<T>(&self, filter: &TraceFilter, answer: impl FnOnce(&Index) -> T) -> Result<T> {
         filter.validate()?;
         self.refresh()?;
-        answer(self.state.read().index.summaries())
+        Ok(answer(&self.state.read().index))
     }
 
     fn write_batch(&self, batch: Vec<u8>, records: Vec<format::Encoded>) -> Result<()> {
         let mut lock = self.lock()?;
         self.append(&mut lock, &batch, records)
+    }
+}
+
+impl Drop for JsonlStore {
+    /// Writes the index snapshot if the index grew past the one on disk.
+    fn drop(&mut self) {
+        self.write_snapshot();
     }
 }
 
@@ -396,7 +437,8 @@ impl std::fmt::Debug for JsonlStore {
 impl TraceStore for JsonlStore {
     fn save(&self, trace: &Trace) -> Result<String> {
         trace.validate()?;
-        let mut batch = Vec::new();
+        // A typical line (a few KB) without regrowing the buffer on the way.
+        let mut batch = Vec::with_capacity(8 << 10);
         let encoded = push_save(trace, &mut batch)?;
         self.write_batch(batch, vec![encoded])?;
         Ok(trace.run_id.clone())
@@ -404,18 +446,12 @@ impl TraceStore for JsonlStore {
 
     fn load(&self, run_id: &str) -> Result<Trace> {
         self.refresh()?;
-        let (file, location, summary) = {
-            let state = self.state.read();
-            let (loc, summary) = state
-                .index
-                .get(run_id)
-                .ok_or_else(|| Error::not_found(run_id))?;
-            let file = Arc::clone(&state.file);
-            (file, (loc.trace_offset, loc.trace_len), summary.clone())
-        };
+        let (file, location, expected) = self
+            .stored(run_id)
+            .ok_or_else(|| Error::not_found(run_id))?;
         // Outside the lock: bytes of an indexed record never change in the file the
         // handle has open, even if a compaction renames a new file over it meanwhile.
-        self.read_trace(&file, location, &summary, &mut Vec::new())
+        self.read_trace(&file, location, &expected, &mut Vec::new())
     }
 
     fn list(&self, limit: usize, offset: usize) -> Result<Vec<TraceSummary>> {

@@ -11,6 +11,7 @@ use trace_store_core::{
 
 use crate::JsonlStore;
 use crate::format::{push_save, push_tombstone};
+use crate::index::Expected;
 use crate::state::OpenFile;
 use crate::sys::{io_error, read_exact_at};
 
@@ -59,9 +60,11 @@ impl RawPrefilter {
     }
 }
 
-/// A record picked by the cheap criteria: its summary and where its body is.
+/// A record picked by the cheap criteria: its summary, what its body must agree with,
+/// and where its body is.
 struct Candidate {
     summary: TraceSummary,
+    expected: Expected,
     trace_offset: u64,
     trace_len: u64,
 }
@@ -77,29 +80,29 @@ fn read_body(
 }
 
 impl JsonlStore {
-    /// Reads and decodes the body of `summary`'s record: one positioned read. Checks
-    /// the members copied from the trace against it, so a line edited on one side only
-    /// is [`Error::Corrupt`] rather than an answer that contradicts `list`.
+    /// Reads and decodes the body of a record: one positioned read. Checks the members
+    /// of its summary copied from the trace against it, so a line edited on one side
+    /// only is [`Error::Corrupt`] rather than an answer that contradicts `list`.
     pub(crate) fn read_trace(
         &self,
         file: &OpenFile,
         (offset, len): (u64, u64),
-        summary: &TraceSummary,
+        expected: &Expected,
         body: &mut Vec<u8>,
     ) -> Result<Trace> {
         read_body(file, (offset, len), body)
             .map_err(|e| io_error("cannot read a trace from", &self.path, e))?;
-        self.decode_trace(offset, body, summary)
+        self.decode_trace(offset, body, expected)
     }
 
     /// Decodes a body read from `offset` and checks it against its summary.
-    fn decode_trace(&self, offset: u64, body: &[u8], summary: &TraceSummary) -> Result<Trace> {
-        let run_id = &summary.run_id;
+    fn decode_trace(&self, offset: u64, body: &[u8], expected: &Expected) -> Result<Trace> {
+        let run_id = expected.run_id();
         let at = || {
             CorruptAt::default()
                 .with_file(&self.path)
                 .with_offset(offset)
-                .with_key(run_id.as_str())
+                .with_key(run_id)
         };
         let trace = Trace::from_json_slice(body).map_err(|error| match error {
             Error::Corrupt { message, .. } => Error::corrupt_at(
@@ -111,7 +114,7 @@ impl JsonlStore {
             ),
             other => other,
         })?;
-        if let Some(member) = summary_disagrees(summary, &trace) {
+        if let Some(member) = expected.disagreement(&trace) {
             return Err(Error::corrupt_at(
                 at(),
                 format!(
@@ -136,7 +139,7 @@ impl JsonlStore {
     /// has open), so writers are not held up by a long scan.
     pub(crate) fn select(&self, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
         if filter.text.is_none() {
-            return self.state.read().index.summaries().query(filter);
+            return Ok(self.state.read().index.query(filter));
         }
         // The cursor stays: the index applies it; offset and limit count text hits.
         let mut unpaged = filter.clone();
@@ -145,14 +148,13 @@ impl JsonlStore {
         let (file, candidates) = {
             let state = self.state.read();
             let mut candidates = Vec::new();
-            state.index.summaries().for_each_match(&unpaged, |summary| {
-                if let Some((loc, _)) = state.index.get(&summary.run_id) {
-                    candidates.push(Candidate {
-                        summary: summary.clone(),
-                        trace_offset: loc.trace_offset,
-                        trace_len: loc.trace_len,
-                    });
-                }
+            state.index.for_each_match(&unpaged, |entry| {
+                candidates.push(Candidate {
+                    summary: state.index.summary(entry),
+                    expected: state.index.expected(entry),
+                    trace_offset: entry.loc.trace_offset,
+                    trace_len: entry.loc.trace_len,
+                });
             });
             (Arc::clone(&state.file), candidates)
         };
@@ -175,7 +177,7 @@ impl JsonlStore {
             {
                 continue;
             }
-            let trace = self.decode_trace(location.0, &body, &candidate.summary)?;
+            let trace = self.decode_trace(location.0, &body, &candidate.expected)?;
             if !filter.matches_text(&trace.search_text()) {
                 continue;
             }
@@ -192,7 +194,7 @@ impl JsonlStore {
     /// `count`, answered by the index alone unless the filter has a text query.
     pub(crate) fn count_matches(&self, filter: &TraceFilter) -> Result<u64> {
         if filter.text.is_none() {
-            return self.with_summaries(filter, |summaries| summaries.count(filter));
+            return self.with_index(filter, |index| index.count(filter));
         }
         Ok(self.query_matches(filter)?.len() as u64)
     }
@@ -200,7 +202,7 @@ impl JsonlStore {
     /// `stats`, answered by the index alone unless the filter has a text query.
     pub(crate) fn stats_of_matches(&self, filter: &TraceFilter) -> Result<TraceStats> {
         if filter.text.is_none() {
-            return self.with_summaries(filter, |summaries| summaries.stats(filter));
+            return self.with_index(filter, |index| index.stats(filter));
         }
         Ok(self.query_matches(filter)?.iter().collect())
     }
@@ -224,13 +226,8 @@ impl JsonlStore {
         if filter.text.is_some() {
             return Ok(group.stats(&self.select(filter)?));
         }
-        let state = self.state.read();
-        let summaries = state.index.summaries();
-        // The visitor's borrow ends with each call; run_ids lead back to the summaries
-        // without cloning them.
-        let mut run_ids = Vec::new();
-        summaries.for_each_match(filter, |summary| run_ids.push(summary.run_id.clone()));
-        Ok(group.stats(run_ids.iter().filter_map(|id| summaries.get(id))))
+        let summaries = self.state.read().index.query(filter);
+        Ok(group.stats(&summaries))
     }
 
     /// `merge`: under the write lock (which first reads whatever other handles
@@ -242,8 +239,8 @@ impl JsonlStore {
         let mut lock = self.lock()?;
         let stored = self.stored(&part.run_id);
         let merged = match stored {
-            Some((file, location, summary)) => {
-                let mut merged = self.read_trace(&file, location, &summary, &mut Vec::new())?;
+            Some((file, location, expected)) => {
+                let mut merged = self.read_trace(&file, location, &expected, &mut Vec::new())?;
                 merged.merge(part);
                 merged.validate()?;
                 merged
@@ -256,14 +253,14 @@ impl JsonlStore {
         Ok(merged)
     }
 
-    /// The open file, body location and summary of `run_id`'s live record.
-    fn stored(&self, run_id: &str) -> Option<(Arc<OpenFile>, (u64, u64), TraceSummary)> {
+    /// The open file, body location and expected members of `run_id`'s live record.
+    pub(crate) fn stored(&self, run_id: &str) -> Option<(Arc<OpenFile>, (u64, u64), Expected)> {
         let state = self.state.read();
-        let (loc, summary) = state.index.get(run_id)?;
+        let entry = state.index.entry(run_id)?;
         Some((
             Arc::clone(&state.file),
-            (loc.trace_offset, loc.trace_len),
-            summary.clone(),
+            (entry.loc.trace_offset, entry.loc.trace_len),
+            state.index.expected(entry),
         ))
     }
 
@@ -288,8 +285,8 @@ impl JsonlStore {
                 continue;
             }
             let trace = match self.stored(&part.run_id) {
-                Some((file, location, summary)) => {
-                    let mut stored = self.read_trace(&file, location, &summary, &mut body)?;
+                Some((file, location, expected)) => {
+                    let mut stored = self.read_trace(&file, location, &expected, &mut body)?;
                     stored.merge(part);
                     stored.validate()?;
                     stored
@@ -341,60 +338,9 @@ impl JsonlStore {
     }
 }
 
-/// Which member of a save line's summary disagrees with its trace, if any.
-///
-/// `list` and `query` answer from the summary members and `load` from the trace, so a
-/// line edited by hand on one side only would give answers that contradict each other.
-/// Only members copied verbatim from the trace are compared: derived ones (totals) may
-/// be computed differently by another version of the library.
-fn summary_disagrees(summary: &TraceSummary, trace: &Trace) -> Option<&'static str> {
-    if summary.run_id != trace.run_id {
-        Some("run_id")
-    } else if summary.created_at != trace.created_at {
-        Some("created_at")
-    } else if summary.name != trace.name {
-        Some("name")
-    } else if summary.session_id != trace.session_id {
-        Some("session_id")
-    } else if summary.parent_run_id != trace.parent_run_id {
-        Some("parent_run_id")
-    } else if summary.status != trace.status {
-        Some("status")
-    } else if summary.steps != trace.steps.len() {
-        Some("steps")
-    } else if summary.metadata != trace.metadata {
-        Some("metadata")
-    } else {
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use trace_store_core::{Step, Timestamp};
-
-    fn sample(run_id: &str) -> Trace {
-        Trace::new(run_id)
-            .with_metadata("trace", "a metadata key named trace")
-            .with_step(Step::llm_call("m").with_usage(3, 4))
-    }
-
-    #[test]
-    fn summaries_that_disagree_with_their_trace_are_named() {
-        let trace = sample("r1");
-        let summary = TraceSummary::from(&trace);
-        assert_eq!(summary_disagrees(&summary, &trace), None);
-        let moved = trace
-            .clone()
-            .with_created_at(Timestamp::from_micros(1).unwrap());
-        assert_eq!(summary_disagrees(&summary, &moved), Some("created_at"));
-        let relabelled = trace.clone().with_metadata("user", "someone else");
-        assert_eq!(summary_disagrees(&summary, &relabelled), Some("metadata"));
-        let mut renamed = trace;
-        renamed.run_id = "r2".to_owned();
-        assert_eq!(summary_disagrees(&summary, &renamed), Some("run_id"));
-    }
 
     #[test]
     fn only_two_non_ascii_characters_lower_case_to_ascii() {

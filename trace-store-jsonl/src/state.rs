@@ -9,6 +9,7 @@ use trace_store_core::{Error, Result};
 use crate::format::Encoded;
 use crate::index::Index;
 use crate::scan::{Segment, scan};
+use crate::snapshot;
 use crate::sys::{FileId, io_error};
 
 /// An open file and the identity it had when opened.
@@ -128,19 +129,38 @@ pub(crate) struct State {
     pub(crate) last_error: Option<String>,
     /// Lines longer than this are not read into memory.
     pub(crate) max_line: u64,
+    /// Whether the last whole read started from the index snapshot.
+    pub(crate) from_snapshot: bool,
+    /// The file and offset the snapshot on disk covers, as far as this handle knows:
+    /// when they are still the index's, there is nothing new to write.
+    pub(crate) snapshot: Option<(FileId, u64)>,
 }
 
 impl State {
-    /// Reads the whole file.
+    /// Reads the whole file: from the index snapshot and the lines after it when the
+    /// snapshot is valid for this file, else from the start.
     pub(crate) fn read(file: OpenFile, path: &Path, max_line: u64) -> Result<State> {
         let len = file
             .file
             .metadata()
             .map_err(|e| io_error("cannot stat", path, e))?
             .len();
-        let mut index = Index::default();
-        let scan = scan(&file.file, path, 0, len, &mut index, true, max_line)?;
+        let snapshot = snapshot::read(&snapshot::path_of(path), &file.file, file.id, len);
+        let from_snapshot = snapshot.is_some();
+        let covered = snapshot.as_ref().map(|(_, end)| (file.id, *end));
+        let (mut index, from) = snapshot.unwrap_or_default();
+        let scan = scan(
+            &file.file,
+            path,
+            from,
+            len,
+            &mut index,
+            !from_snapshot,
+            max_line,
+        )?;
         Ok(State {
+            from_snapshot,
+            snapshot: covered,
             file: Arc::new(file),
             index,
             end: scan.end,

@@ -39,6 +39,20 @@ impl FileId {
     }
 }
 
+impl FileId {
+    /// Device and inode, where the platform has them: what an index snapshot records.
+    pub(crate) fn raw(&self) -> Option<(u64, u64)> {
+        #[cfg(unix)]
+        {
+            Some((self.dev, self.ino))
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
+    }
+}
+
 /// Reads at `offset` without moving any shared file cursor; returns 0 at the end.
 pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     #[cfg(unix)]
