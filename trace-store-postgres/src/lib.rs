@@ -142,8 +142,14 @@ impl Inner {
             return self.summaries_by_reading_bodies(filter, selection).await;
         }
         let paging = selection.paging(filter);
+        // The text is large and compressed: read it only to recheck a text query.
+        let text = if filter.text.is_some() {
+            "t.search_text"
+        } else {
+            "NULL::text"
+        };
         let sql = format!(
-            "SELECT t.summary, t.search_text FROM {} t{}{ORDER}{paging}",
+            "SELECT t.summary, {text} FROM {} t{}{ORDER}{paging}",
             self.tables.traces, selection.condition
         );
         let client = self.client("querying").await?;
