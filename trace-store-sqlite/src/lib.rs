@@ -11,6 +11,7 @@ mod rows;
 mod schema;
 mod sql;
 mod stats;
+mod text;
 
 use std::path::{Path, PathBuf};
 
@@ -159,6 +160,19 @@ impl SqliteStore {
     /// removes it, leaving a single self-contained file.
     pub fn close(self) -> Result<()> {
         self.conns.close(&self.location)
+    }
+
+    /// Adds the text of every trace written since the trigram index last took a batch
+    /// to the index now. Saves do this by themselves once 256 traces are waiting, and
+    /// text queries find waiting traces too (by rechecking each one), so this is never
+    /// needed for correct answers; it makes a text query in a store that was just
+    /// loaded a pure index lookup (see `query_plan`).
+    pub fn index_text(&self) -> Result<()> {
+        self.write(
+            0,
+            || "indexing the searchable text".to_owned(),
+            |tx| Ok(text::flush(tx)?),
+        )
     }
 
     /// SQLite's `EXPLAIN QUERY PLAN` for `query(filter)`, one line per step, to check

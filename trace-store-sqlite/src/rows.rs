@@ -127,13 +127,8 @@ impl Encoded {
             ))?;
             tx.prepare_cached("UPDATE trace_bodies SET body = ?2 WHERE id = ?1")?
                 .execute(params![id, self.body])?;
-            for sql in [
-                "DELETE FROM trace_scores WHERE trace_id = ?1",
-                "DELETE FROM trace_text WHERE id = ?1",
-                "DELETE FROM trace_trigrams WHERE rowid = ?1",
-            ] {
-                tx.prepare_cached(sql)?.execute([id])?;
-            }
+            tx.prepare_cached("DELETE FROM trace_scores WHERE trace_id = ?1")?
+                .execute([id])?;
             (id, metadata_pairs(tx, id, old_metadata.as_deref())?)
         };
         // Only the entries that changed: an upsert with the same metadata touches no
@@ -155,17 +150,17 @@ impl Encoded {
                 stmt.execute(params![key, value, id])?;
             }
         }
-        write_derived(tx, id, &s.scores, &self.search_text)?;
+        write_scores(tx, id, &s.scores)?;
+        crate::text::write(tx, id, &self.search_text, inserted == 1)?;
         Ok(true)
     }
 }
 
-/// Inserts the score rows and the searchable text of trace `id`, which has none yet.
-fn write_derived(
+/// Inserts the score rows of trace `id`, which has none yet.
+fn write_scores(
     tx: &Transaction<'_>,
     id: i64,
     scores: &BTreeMap<String, f64>,
-    search_text: &str,
 ) -> rusqlite::Result<()> {
     if !scores.is_empty() {
         let mut stmt = tx.prepare_cached(
@@ -174,13 +169,6 @@ fn write_derived(
         for (name, value) in scores {
             stmt.execute(params![id, name, value])?;
         }
-    }
-    // Most traces have text; an empty one never contains a query, so it needs no row.
-    if !search_text.is_empty() {
-        tx.prepare_cached("INSERT INTO trace_text (id, text) VALUES (?1, ?2)")?
-            .execute(params![id, search_text])?;
-        tx.prepare_cached("INSERT INTO trace_trigrams (rowid, text) VALUES (?1, ?2)")?
-            .execute(params![id, search_text])?;
     }
     Ok(())
 }
@@ -205,7 +193,16 @@ pub(crate) fn backfill(tx: &Transaction<'_>, id: i64, trace: &Trace) -> rusqlite
         to_sql_u64(summary.failed_steps),
         scores
     ])?;
-    write_derived(tx, id, &summary.scores, &trace.search_text())
+    write_scores(tx, id, &summary.scores)?;
+    // Straight into the index: schema 2 has no pending traces.
+    let text = trace.search_text();
+    if !text.is_empty() {
+        tx.prepare_cached("INSERT INTO trace_text (id, text) VALUES (?1, ?2)")?
+            .execute(params![id, text])?;
+        tx.prepare_cached("INSERT INTO trace_trigrams (rowid, text) VALUES (?1, ?2)")?
+            .execute(params![id, text])?;
+    }
+    Ok(())
 }
 
 /// The stored body of `run_id` as bytes; `None` if there is no such trace.
@@ -248,11 +245,10 @@ fn delete_derived(tx: &Transaction<'_>, id: i64, metadata: Option<&str>) -> rusq
     for sql in [
         "DELETE FROM trace_bodies WHERE id = ?1",
         "DELETE FROM trace_scores WHERE trace_id = ?1",
-        "DELETE FROM trace_text WHERE id = ?1",
-        "DELETE FROM trace_trigrams WHERE rowid = ?1",
     ] {
         tx.prepare_cached(sql)?.execute([id])?;
     }
+    crate::text::delete(tx, id)?;
     let pairs = metadata_pairs(tx, id, metadata)?;
     delete_metadata(tx, id, &pairs)
 }
@@ -299,6 +295,7 @@ pub(crate) fn delete_selected(
         "DELETE FROM trace_metadata WHERE trace_id IN (SELECT id FROM temp.doomed)",
         "DELETE FROM trace_scores WHERE trace_id IN (SELECT id FROM temp.doomed)",
         "DELETE FROM trace_text WHERE id IN (SELECT id FROM temp.doomed)",
+        "DELETE FROM trace_text_pending WHERE id IN (SELECT id FROM temp.doomed)",
         "DELETE FROM trace_bodies WHERE id IN (SELECT id FROM temp.doomed)",
         "DELETE FROM traces WHERE id IN (SELECT id FROM temp.doomed)",
         "DELETE FROM temp.doomed",

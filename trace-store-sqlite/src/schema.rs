@@ -129,6 +129,16 @@ CREATE VIRTUAL TABLE trace_trigrams USING fts5(
 /// [`backfill_v3`] re-encodes every stored trace's usage.
 const V3: &str = "DROP TABLE trace_models;";
 
+/// Schema version 4 (speed): `trace_text_pending`, the traces whose text the trigram
+/// index has yet to take (`stale`: it may hold an entry for an older text), so that
+/// saves index their text in batches (see `text.rs`).
+const V4: &str = "
+CREATE TABLE trace_text_pending (
+    id    INTEGER PRIMARY KEY,
+    stale INTEGER NOT NULL
+);
+";
+
 /// One step of the schema's history.
 struct Migration {
     /// Creates or alters the tables.
@@ -150,6 +160,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         sql: V3,
         backfill: Some(backfill_v3),
+    },
+    Migration {
+        sql: V4,
+        backfill: None,
     },
 ];
 

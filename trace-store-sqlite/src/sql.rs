@@ -123,9 +123,7 @@ pub(crate) fn select(
     // Last, so that every cheaper criterion has ruled a trace out before the recheck.
     if let Some(query) = &filter.text {
         if let Some(terms) = text_index {
-            conditions.push(
-                "t.id IN (SELECT rowid FROM trace_trigrams WHERE trace_trigrams MATCH ?)".into(),
-            );
+            conditions.push(format!("t.id IN ({})", crate::text::CANDIDATES).into());
             params.push(Value::Text(terms.to_owned()));
         }
         conditions.push(
@@ -225,10 +223,10 @@ pub(crate) fn plan_text(
         None => total / 2,
     };
     let candidates: i64 = conn
-        .prepare_cached(
-            "SELECT COUNT(*) FROM \
-             (SELECT 1 FROM trace_trigrams WHERE trace_trigrams MATCH ?1 LIMIT ?2)",
-        )?
+        .prepare_cached(&format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM ({}) LIMIT ?)",
+            crate::text::CANDIDATES
+        ))?
         .query_row(params![fts, most.saturating_add(1)], |row| row.get(0))?;
     Ok((candidates <= most).then_some(fts))
 }

@@ -197,7 +197,8 @@ const TABLES: [&str; 6] = [
     "trace_metadata",
     "trace_scores",
     "trace_text",
-    "trace_trigrams",
+    // Indexed or waiting to be (the index takes saved text in batches).
+    "(SELECT rowid FROM trace_trigrams UNION SELECT id FROM trace_text_pending)",
 ];
 
 /// Both delete paths (trace by trace, and one pass per table past a few hundred) leave

@@ -70,7 +70,7 @@ fn a_v1_database_migrates_and_answers_as_before() {
     let path = v1_copy(&dir);
     assert_eq!(user_version(&path), 1, "the fixture is a schema 1 database");
     let store = SqliteStore::open(&path).expect("open migrates");
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
 
     // The v1 queries, with the v1 CLI's answers.
     assert_eq!(run_ids(&store.list(100, 0).expect("list")), V1_LIST);
@@ -142,7 +142,8 @@ fn a_v1_database_migrates_and_answers_as_before() {
         (9, 2, 6_513, 21_002_400)
     );
 
-    // The backfilled v2 fields (and the models re-encoded by v3) equal what core derives from each stored body.
+    // The backfilled v2 fields (and the models re-encoded by v3) equal what core
+    // derives from each stored body.
     for summary in store.list(100, 0).expect("list") {
         let trace = store.load(&summary.run_id).expect("load");
         let derived = TraceSummary::from(&trace);
@@ -226,7 +227,7 @@ fn a_v1_database_migrates_and_answers_as_before() {
             .is_empty()
     );
     store.close().expect("close");
-    assert_eq!(user_version(&path), 3);
+    assert_eq!(user_version(&path), 4);
     let reopened = SqliteStore::open(&path).expect("reopen");
     assert_eq!(
         reopened
