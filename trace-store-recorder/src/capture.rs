@@ -9,8 +9,15 @@ use trace_store_core::{Step, Trace};
 
 /// What the recorder keeps of prompts, completions, tool arguments and results.
 ///
-/// Applied on the agent's side before anything is queued, so content that is not
-/// kept never reaches the queue, the writer thread or the store.
+/// Applied before anything is stored or shown: to what [`Recorder::record`],
+/// [`Recorder::merge`] and the [`Run`] guards record, on the agent's side before it is
+/// queued; to `TraceLayer` spans on the writer thread, when it turns their records into
+/// steps (so the agent's thread does no redaction), before the store or a live update
+/// sees them.
+///
+/// [`Recorder::record`]: crate::Recorder::record
+/// [`Recorder::merge`]: crate::Recorder::merge
+/// [`Run`]: crate::Run
 #[derive(Default)]
 #[non_exhaustive]
 pub enum Capture {

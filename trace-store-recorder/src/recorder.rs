@@ -10,7 +10,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use parking_lot::Mutex;
 use trace_store_core::{Error, Result, Trace, TraceStore};
 
-use crate::live::LiveRuns;
+use crate::live::{LiveRuns, RunParts};
 use crate::{Capture, Pricing};
 
 /// What `record` does when the queue is full.
@@ -129,6 +129,11 @@ pub struct Health {
 pub(crate) enum Message {
     Save(Box<Trace>),
     Merge(Box<Trace>),
+    /// A finished run, made a trace on the writer thread.
+    SaveRun(Box<RunParts>),
+    /// Part of a run that ended already, made a trace on the writer thread.
+    #[cfg(feature = "tracing")]
+    MergeRun(Box<RunParts>),
     Flush(Sender<Result<()>>),
 }
 
@@ -174,7 +179,7 @@ pub(crate) struct Shared {
     sender: Sender<Message>,
     pub(crate) counters: Arc<Counters>,
     queue_full: QueueFull,
-    pub(crate) capture: Capture,
+    pub(crate) capture: Arc<Capture>,
     pub(crate) live: Option<Arc<LiveRuns>>,
     drop_timeout: Duration,
     worker: Mutex<Option<JoinHandle<()>>>,
@@ -194,11 +199,13 @@ impl Recorder {
         let (sender, receiver) = crossbeam_channel::bounded(options.queue_capacity);
         let counters = Arc::new(Counters::default());
         let live = options.live_every.map(|_| Arc::new(LiveRuns::default()));
+        let capture = Arc::new(options.capture);
         let writer = Writer {
             store,
             receiver,
             counters: counters.clone(),
             pricing: options.pricing,
+            capture: capture.clone(),
             max_batch: options.max_batch,
             live: live.clone().zip(options.live_every),
             pending_error: None,
@@ -215,7 +222,7 @@ impl Recorder {
                 sender,
                 counters,
                 queue_full: options.queue_full,
-                capture: options.capture,
+                capture,
                 live,
                 drop_timeout: options.drop_timeout,
                 worker: Mutex::new(worker),
@@ -344,6 +351,7 @@ struct Writer {
     receiver: Receiver<Message>,
     counters: Arc<Counters>,
     pricing: Pricing,
+    capture: Arc<Capture>,
     max_batch: usize,
     live: Option<(Arc<LiveRuns>, Duration)>,
     pending_error: Option<Error>,
@@ -393,6 +401,13 @@ impl Writer {
             match message {
                 Message::Save(trace) => batch.push(Pending::Save(*trace, 1)),
                 Message::Merge(part) => batch.push(Pending::Merge(*part, 1)),
+                Message::SaveRun(parts) => {
+                    batch.push(Pending::Save(parts.into_trace(&self.capture), 1));
+                }
+                #[cfg(feature = "tracing")]
+                Message::MergeRun(parts) => {
+                    batch.push(Pending::Merge(parts.into_trace(&self.capture), 1));
+                }
                 Message::Flush(reply) => {
                     // Everything before the flush must be durable before it answers.
                     self.write(std::mem::take(&mut batch));
@@ -464,8 +479,8 @@ impl Writer {
             return;
         };
         let mut batch = Batch::default();
-        for part in live.snapshots() {
-            batch.push(Pending::Merge(part, 0));
+        for parts in live.snapshots() {
+            batch.push(Pending::Merge(parts.into_trace(&self.capture), 0));
         }
         self.write(batch);
     }

@@ -176,9 +176,11 @@ impl RunInner {
             };
             trace.ended_at = Some(Timestamp::now());
         });
-        if let Some(trace) = ended {
+        if let Some(parts) = ended {
             // Capture was applied to each part, header included, as it arrived.
-            self.recorder.shared.enqueue(Message::Save(Box::new(trace)));
+            self.recorder
+                .shared
+                .enqueue(Message::SaveRun(Box::new(parts)));
         }
     }
 }

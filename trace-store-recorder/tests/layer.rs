@@ -535,3 +535,48 @@ fn a_root_stays_open_until_the_spans_that_outlive_it_close() {
     assert_eq!(trace.steps[1].parent_id, trace.steps[0].id);
     assert_eq!(trace.steps[1].kind, StepKind::ToolCall);
 }
+
+#[test]
+fn live_updates_of_spans_are_redacted_too() {
+    let (store, _recorder, dispatch) = setup(
+        RecorderOptions::new()
+            .live_every(Duration::from_millis(5))
+            .capture(Capture::redact_secrets()),
+    );
+    let root = tracing::dispatcher::with_default(&dispatch, || {
+        let root = tracing::info_span!(
+            "agent",
+            trace_store.run_id = "live-secret",
+            gen_ai.operation.name = "invoke_agent"
+        );
+        root.in_scope(|| {
+            tracing::info_span!(
+                "chat",
+                gen_ai.operation.name = "chat",
+                gen_ai.prompt = "use sk-proj-0123456789abcdefghijXYZ",
+                password = "hunter2"
+            )
+            .in_scope(|| {});
+        });
+        root
+    });
+    let mut seen = None;
+    for _ in 0..2_000 {
+        if let Ok(trace) = store.load("live-secret")
+            && !trace.steps.is_empty()
+        {
+            seen = Some(trace);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let trace = seen.expect("the live run reached the store within 10 s");
+    assert_eq!(trace.status, Status::Running);
+    let stored = serde_json::to_string(&trace).expect("json");
+    assert!(
+        !stored.contains("sk-proj") && !stored.contains("hunter2"),
+        "{stored}"
+    );
+    assert!(stored.contains("use [REDACTED]"), "{stored}");
+    drop(root);
+}

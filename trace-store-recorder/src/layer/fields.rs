@@ -1,40 +1,50 @@
 //! The mapping of span fields (OpenTelemetry GenAI semantic conventions and the
-//! aliases agent frameworks use) onto a [`Step`].
+//! aliases agent frameworks use) onto a [`Step`], run on the writer thread over the
+//! values a [`SpanRecord`](super::record::SpanRecord) kept.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use trace_store_core::{ErrorInfo, Status, Step, ToolCall, genai};
-use tracing::field::{Field, Visit};
 
-/// Field values as `tracing` hands them over.
-#[derive(Debug)]
+use super::record::Val;
+
+/// A recorded field value, borrowed.
+#[derive(Clone, Copy, Debug)]
 pub(super) enum FieldValue<'a> {
     Str(&'a str),
     I64(i64),
     U64(u64),
     F64(f64),
     Bool(bool),
-    Debug(String),
+}
+
+impl<'a> From<&'a Val> for FieldValue<'a> {
+    fn from(value: &'a Val) -> FieldValue<'a> {
+        match value {
+            Val::Str(text) => FieldValue::Str(text.as_str()),
+            Val::I64(number) => FieldValue::I64(*number),
+            Val::U64(number) => FieldValue::U64(*number),
+            Val::F64(number) => FieldValue::F64(*number),
+            Val::Bool(flag) => FieldValue::Bool(*flag),
+        }
+    }
 }
 
 impl FieldValue<'_> {
-    fn to_json(&self) -> Value {
+    pub(super) fn to_json(self) -> Value {
         match self {
-            FieldValue::Str(text) => Value::String((*text).to_owned()),
-            FieldValue::Debug(text) => Value::String(text.clone()),
-            FieldValue::I64(number) => Value::from(*number),
-            FieldValue::U64(number) => Value::from(*number),
-            FieldValue::F64(number) => Value::from(*number),
-            FieldValue::Bool(flag) => Value::Bool(*flag),
+            FieldValue::Str(text) => Value::String(text.to_owned()),
+            FieldValue::I64(number) => Value::from(number),
+            FieldValue::U64(number) => Value::from(number),
+            FieldValue::F64(number) => Value::from(number),
+            FieldValue::Bool(flag) => Value::Bool(flag),
         }
     }
 
     /// Content fields (messages, arguments, results) are often JSON serialised into a
     /// string: store the JSON itself when it parses.
-    fn to_content(&self) -> Value {
-        let text = match self {
-            FieldValue::Str(text) => *text,
-            FieldValue::Debug(text) => text.as_str(),
-            _ => return self.to_json(),
+    fn to_content(self) -> Value {
+        let FieldValue::Str(text) = self else {
+            return self.to_json();
         };
         let trimmed = text.trim_start();
         if trimmed.starts_with(['{', '[', '"'])
@@ -45,34 +55,31 @@ impl FieldValue<'_> {
         Value::String(text.to_owned())
     }
 
-    fn as_u64(&self) -> Option<u64> {
+    fn as_u64(self) -> Option<u64> {
         match self {
-            FieldValue::U64(number) => Some(*number),
-            FieldValue::I64(number) => u64::try_from(*number).ok(),
-            FieldValue::F64(number) if *number >= 0.0 => Some(*number as u64),
+            FieldValue::U64(number) => Some(number),
+            FieldValue::I64(number) => u64::try_from(number).ok(),
+            FieldValue::F64(number) if number >= 0.0 => Some(number as u64),
             FieldValue::Str(text) => text.trim().parse().ok(),
-            FieldValue::Debug(text) => text.trim().parse().ok(),
             _ => None,
         }
     }
 
     /// A USD amount as nano-USD, rounded by core's one rule.
-    fn as_nano_usd(&self) -> Option<i64> {
+    fn as_nano_usd(self) -> Option<i64> {
         let usd = match self {
-            FieldValue::F64(number) => *number,
-            FieldValue::I64(number) => *number as f64,
-            FieldValue::U64(number) => *number as f64,
+            FieldValue::F64(number) => number,
+            FieldValue::I64(number) => number as f64,
+            FieldValue::U64(number) => number as f64,
             FieldValue::Str(text) => text.trim().parse().ok()?,
-            FieldValue::Debug(text) => text.trim().parse().ok()?,
             FieldValue::Bool(_) => return None,
         };
         genai::nano_usd_from_usd(usd)
     }
 
-    fn as_string(&self) -> String {
+    pub(super) fn as_string(self) -> String {
         match self {
-            FieldValue::Str(text) => (*text).to_owned(),
-            FieldValue::Debug(text) => text.clone(),
+            FieldValue::Str(text) => text.to_owned(),
             other => other.to_json().to_string(),
         }
     }
@@ -81,10 +88,7 @@ impl FieldValue<'_> {
 /// What a span's fields say beyond the step itself; resolved when the span closes.
 #[derive(Debug, Default)]
 pub(super) struct SpanFields {
-    pub(super) is_genai: bool,
     has_operation: bool,
-    pub(super) run_id: Option<String>,
-    pub(super) session_id: Option<String>,
     pub(super) agent_name: Option<String>,
     request_model: Option<String>,
     response_model: Option<String>,
@@ -102,11 +106,8 @@ pub(super) fn apply_field(
     name: &str,
     value: FieldValue<'_>,
 ) {
-    if name.starts_with("gen_ai.") {
-        fields.is_genai = true;
-    }
     match name {
-        "gen_ai.operation.name" => {
+        genai::OPERATION_NAME => {
             let operation = value.as_string();
             step.kind = genai::kind_of_operation(&operation);
             fields.has_operation = !operation.is_empty();
@@ -114,58 +115,56 @@ pub(super) fn apply_field(
             step.attributes
                 .insert(name.to_owned(), Value::String(operation));
         }
-        "gen_ai.request.model" => fields.request_model = Some(value.as_string()),
-        "gen_ai.response.model" => fields.response_model = Some(value.as_string()),
-        "gen_ai.provider.name" | "gen_ai.system" => step.provider = Some(value.as_string()),
-        "gen_ai.usage.input_tokens" => set_count(&mut step.usage.input_tokens, &value),
-        "gen_ai.usage.output_tokens" => set_count(&mut step.usage.output_tokens, &value),
-        "gen_ai.usage.cache_read.input_tokens" => {
-            set_count(&mut step.usage.cache_read_input_tokens, &value);
+        genai::REQUEST_MODEL => fields.request_model = Some(value.as_string()),
+        genai::RESPONSE_MODEL => fields.response_model = Some(value.as_string()),
+        genai::PROVIDER_NAME | genai::SYSTEM => step.provider = Some(value.as_string()),
+        genai::USAGE_INPUT_TOKENS => set_count(&mut step.usage.input_tokens, value),
+        genai::USAGE_OUTPUT_TOKENS => set_count(&mut step.usage.output_tokens, value),
+        genai::USAGE_CACHE_READ_INPUT_TOKENS => {
+            set_count(&mut step.usage.cache_read_input_tokens, value);
         }
-        "gen_ai.usage.cache_creation.input_tokens" => {
-            set_count(&mut step.usage.cache_creation_input_tokens, &value);
+        genai::USAGE_CACHE_CREATION_INPUT_TOKENS => {
+            set_count(&mut step.usage.cache_creation_input_tokens, value);
         }
-        "gen_ai.usage.reasoning.output_tokens" | "gen_ai.usage.reasoning_tokens" => {
-            set_count(&mut step.usage.reasoning_tokens, &value);
+        genai::USAGE_REASONING_OUTPUT_TOKENS | genai::USAGE_REASONING_TOKENS => {
+            set_count(&mut step.usage.reasoning_tokens, value);
         }
-        "gen_ai.usage.cost" => match value.as_nano_usd() {
+        genai::USAGE_COST => match value.as_nano_usd() {
             Some(nano) => step.cost_nano_usd = nano,
-            None => keep_attribute(step, name, &value),
+            None => keep_attribute(step, name, value),
         },
-        "gen_ai.tool.name" => fields.tool_name = Some(value.as_string()),
-        "gen_ai.tool.call.id" => fields.tool_call_id = Some(value.as_string()),
-        "gen_ai.tool.call.arguments" | "gen_ai.input.messages" | "gen_ai.prompt" => {
+        genai::TOOL_NAME => fields.tool_name = Some(value.as_string()),
+        genai::TOOL_CALL_ID => fields.tool_call_id = Some(value.as_string()),
+        genai::TOOL_CALL_ARGUMENTS | genai::INPUT_MESSAGES | genai::PROMPT => {
             step.input = Some(value.to_content());
         }
-        "gen_ai.tool.call.result" | "gen_ai.output.messages" | "gen_ai.completion" => {
+        genai::TOOL_CALL_RESULT | genai::OUTPUT_MESSAGES | genai::COMPLETION => {
             step.output = Some(value.to_content());
         }
-        "gen_ai.conversation.id" | "session.id" => fields.session_id = Some(value.as_string()),
-        "gen_ai.agent.name" => {
+        genai::AGENT_NAME => {
             fields.agent_name = Some(value.as_string());
-            keep_attribute(step, name, &value);
+            keep_attribute(step, name, value);
         }
-        "error.type" => fields.error_type = Some(value.as_string()),
+        genai::ERROR_TYPE => fields.error_type = Some(value.as_string()),
         "otel.name" => step.name = Some(value.as_string()),
         "otel.status_code" => {
             fields.status_error = value.as_string().eq_ignore_ascii_case("error");
         }
         "otel.status_message" => fields.status_message = Some(value.as_string()),
-        "trace_store.run_id" => fields.run_id = Some(value.as_string()),
-        "gen_ai.system_instructions" => {
+        genai::SYSTEM_INSTRUCTIONS => {
             step.attributes.insert(name.to_owned(), value.to_content());
         }
-        _ => keep_attribute(step, name, &value),
+        _ => keep_attribute(step, name, value),
     }
 }
 
-fn set_count(slot: &mut u64, value: &FieldValue<'_>) {
+fn set_count(slot: &mut u64, value: FieldValue<'_>) {
     if let Some(count) = value.as_u64() {
         *slot = count;
     }
 }
 
-fn keep_attribute(step: &mut Step, name: &str, value: &FieldValue<'_>) {
+fn keep_attribute(step: &mut Step, name: &str, value: FieldValue<'_>) {
     step.attributes.insert(name.to_owned(), value.to_json());
 }
 
@@ -183,7 +182,7 @@ impl SpanFields {
             (Some(response), Some(request)) => {
                 if response != request {
                     step.attributes
-                        .insert("gen_ai.request.model".to_owned(), Value::String(request));
+                        .insert(genai::REQUEST_MODEL.to_owned(), Value::String(request));
                 }
                 step.model = Some(response);
             }
@@ -197,7 +196,7 @@ impl SpanFields {
             });
         } else if let Some(call_id) = self.tool_call_id.take() {
             step.attributes
-                .insert("gen_ai.tool.call.id".to_owned(), Value::String(call_id));
+                .insert(genai::TOOL_CALL_ID.to_owned(), Value::String(call_id));
         }
         let failed = self.status_error || self.error_type.is_some() || panicking;
         step.status = if failed { Status::Error } else { Status::Ok };
@@ -217,80 +216,5 @@ impl SpanFields {
             step.attributes
                 .insert("otel.status_message".to_owned(), Value::String(message));
         }
-    }
-}
-
-/// Visits a span's or event's fields into a step.
-pub(super) struct StepVisitor<'a> {
-    pub(super) step: &'a mut Step,
-    pub(super) fields: &'a mut SpanFields,
-}
-
-impl Visit for StepVisitor<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        apply_field(self.step, self.fields, field.name(), FieldValue::Str(value));
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        apply_field(self.step, self.fields, field.name(), FieldValue::I64(value));
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        apply_field(self.step, self.fields, field.name(), FieldValue::U64(value));
-    }
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        apply_field(self.step, self.fields, field.name(), FieldValue::F64(value));
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        apply_field(
-            self.step,
-            self.fields,
-            field.name(),
-            FieldValue::Bool(value),
-        );
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        apply_field(
-            self.step,
-            self.fields,
-            field.name(),
-            FieldValue::Debug(format!("{value:?}")),
-        );
-    }
-}
-
-/// Collects an event's fields as a JSON object.
-#[derive(Default)]
-pub(super) struct JsonVisitor {
-    pub(super) message: Option<String>,
-    pub(super) fields: Map<String, Value>,
-}
-
-impl JsonVisitor {
-    fn put(&mut self, field: &Field, value: FieldValue<'_>) {
-        if field.name() == "message" {
-            self.message = Some(value.as_string());
-        } else {
-            self.fields.insert(field.name().to_owned(), value.to_json());
-        }
-    }
-}
-
-impl Visit for JsonVisitor {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field, FieldValue::Str(value));
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, FieldValue::I64(value));
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, FieldValue::U64(value));
-    }
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(field, FieldValue::F64(value));
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, FieldValue::Bool(value));
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.put(field, FieldValue::Debug(format!("{value:?}")));
     }
 }

@@ -1,18 +1,20 @@
 //! `TraceLayer`: `tracing` span trees with OpenTelemetry GenAI fields, recorded as traces.
 
+mod build;
 mod fields;
+mod record;
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use serde_json::{Map, Value};
-use trace_store_core::{Step, StepKind, Timestamp, Trace};
+use trace_store_core::{Timestamp, Trace};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
-use self::fields::{JsonVisitor, SpanFields, StepVisitor};
+pub(crate) use self::build::add_span_steps;
+pub(crate) use self::record::SpanRecord;
+use self::record::{EventRecord, EventVisitor, RecordVisitor, callsite_flags, now_ns};
 use crate::Recorder;
 use crate::live::RunBuffer;
 use crate::recorder::Message;
@@ -60,9 +62,13 @@ pub enum GenAiSpans {
 /// `[{"name", "time", "fields"}]`. A span closed while its thread panics is an error.
 /// Spans without GenAI fields are kept as [`GenAiSpans`] says.
 ///
-/// The layer never blocks the instrumented task: each span's state lives in its span's
-/// extensions, finished steps gather in memory per run, and a finished run goes to the
-/// recorder's queue (dropped and counted in [`Recorder::health`] when it is full).
+/// The layer never blocks the instrumented task, and does little on it: an open span
+/// keeps a compact record in its extensions (a step number, raw field values with
+/// short strings inline, raw nanosecond times), a closed span's record joins its run's
+/// in memory, and a finished run goes to the recorder's queue (dropped and counted in
+/// [`Recorder::health`] when it is full). Everything else (the GenAI mapping, step ids,
+/// JSON, the [`Capture`](crate::Capture) policy, pricing) happens on the writer thread,
+/// before anything is stored.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -115,10 +121,11 @@ impl TraceLayer {
 /// A span's state, kept in its extensions while it is open.
 struct SpanState {
     run: Arc<RunBuffer>,
-    step: Step,
-    fields: SpanFields,
-    started: Instant,
-    is_root: bool,
+    record: SpanRecord,
+    /// What each field of the span's callsite means to the agent's side.
+    flags: &'static [u8],
+    /// The root named its run (`trace_store.run_id`): kept even without GenAI spans.
+    named: bool,
     /// The span has a GenAI field or a descendant that has one.
     on_genai_path: bool,
 }
@@ -131,39 +138,34 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
+        let metadata = attrs.metadata();
+        let flags = callsite_flags(metadata);
+        let mut fields = record::Fields::with_capacity(metadata.fields().len());
+        let mut visitor = RecordVisitor::new(&mut fields, flags);
+        attrs.record(&mut visitor);
+        let RecordVisitor {
+            genai,
+            run_id,
+            session_id,
+            ..
+        } = visitor;
+        let start_ns = now_ns();
         let parent = span.parent().and_then(|parent| {
             let extensions = parent.extensions();
-            extensions.get::<SpanState>().map(|state| {
-                (
-                    state.run.clone(),
-                    state.step.id.clone(),
-                    state.on_genai_path,
-                )
-            })
-        });
-        // Filled in place: the builder methods move the (large) step once per call.
-        let mut step = Step::new(StepKind::Chain);
-        step.name = Some(attrs.metadata().name().to_owned());
-        step.started_at = Some(Timestamp::now());
-        let mut fields = SpanFields::default();
-        attrs.record(&mut StepVisitor {
-            step: &mut step,
-            fields: &mut fields,
+            extensions
+                .get::<SpanState>()
+                .map(|state| (state.run.clone(), state.record.id, state.on_genai_path))
         });
         let is_root = parent.is_none();
-        let (run, parent_on_genai_path) = match parent {
-            Some((run, parent_id, parent_on_genai_path)) => {
-                step.parent_id = parent_id;
-                (run, parent_on_genai_path)
-            }
-            None => (self.start_run(&fields), false),
+        let named = is_root && run_id.is_some();
+        let (run, parent_number, parent_on_genai_path) = match parent {
+            Some(parent) => parent,
+            None => (self.start_run(run_id, start_ns), 0, false),
         };
-        step.id = Some(run.next_step_id());
-        if let Some(session_id) = fields.session_id.take() {
+        if let Some(session_id) = session_id {
             run.update_header(|header| header.session_id = Some(session_id));
         }
-        let on_genai_path = fields.is_genai;
-        if on_genai_path {
+        if genai {
             if parent_on_genai_path {
                 // Every ancestor is marked already; skip the walk up the tree.
                 run.set_publishable();
@@ -171,13 +173,23 @@ where
                 mark_genai_path(&span, &run);
             }
         }
+        let record = SpanRecord {
+            id: run.next_step_number(),
+            parent: parent_number,
+            name: metadata.name(),
+            start_ns,
+            duration_ns: 0,
+            is_root,
+            panicked: false,
+            fields,
+            events: Vec::new(),
+        };
         span.extensions_mut().insert(SpanState {
             run,
-            step,
-            fields,
-            started: Instant::now(),
-            is_root,
-            on_genai_path,
+            record,
+            flags,
+            named,
+            on_genai_path: genai,
         });
     }
 
@@ -190,23 +202,27 @@ where
             let Some(state) = extensions.get_mut::<SpanState>() else {
                 return;
             };
-            let was_genai = state.fields.is_genai;
-            values.record(&mut StepVisitor {
-                step: &mut state.step,
-                fields: &mut state.fields,
-            });
-            if let Some(session_id) = state.fields.session_id.take() {
+            let mut visitor = RecordVisitor::new(&mut state.record.fields, state.flags);
+            values.record(&mut visitor);
+            let RecordVisitor {
+                genai,
+                run_id,
+                session_id,
+                ..
+            } = visitor;
+            if let Some(session_id) = session_id {
                 state
                     .run
                     .update_header(|header| header.session_id = Some(session_id));
             }
-            if state.is_root
-                && let Some(run_id) = state.fields.run_id.clone()
+            if state.record.is_root
+                && let Some(run_id) = run_id
             {
+                state.named = true;
                 state.run.update_header(|header| header.run_id = run_id);
                 state.run.set_publishable();
             }
-            (!was_genai && state.fields.is_genai).then(|| {
+            (genai && !state.on_genai_path).then(|| {
                 state.on_genai_path = true;
                 state.run.clone()
             })
@@ -220,35 +236,21 @@ where
         let Some(span) = ctx.event_span(event) else {
             return;
         };
-        let mut extensions = span.extensions_mut();
-        let Some(state) = extensions.get_mut::<SpanState>() else {
-            return;
+        let mut visitor = EventVisitor {
+            message: None,
+            fields: Vec::new(),
         };
-        let mut visitor = JsonVisitor::default();
         event.record(&mut visitor);
-        let mut entry = Map::new();
-        let name = visitor
-            .message
-            .unwrap_or_else(|| event.metadata().name().to_owned());
-        entry.insert("name".to_owned(), Value::String(name));
-        entry.insert(
-            "time".to_owned(),
-            serde_json::to_value(Timestamp::now()).unwrap_or(Value::Null),
-        );
-        entry.insert(
-            "level".to_owned(),
-            Value::String(event.metadata().level().to_string()),
-        );
-        if !visitor.fields.is_empty() {
-            entry.insert("fields".to_owned(), Value::Object(visitor.fields));
-        }
-        let events = state
-            .step
-            .attributes
-            .entry("events".to_owned())
-            .or_insert_with(|| Value::Array(Vec::new()));
-        if let Value::Array(events) = events {
-            events.push(Value::Object(entry));
+        let metadata = event.metadata();
+        let record = EventRecord {
+            message: visitor.message,
+            name: metadata.name(),
+            level: *metadata.level(),
+            time_ns: now_ns(),
+            fields: visitor.fields,
+        };
+        if let Some(state) = span.extensions_mut().get_mut::<SpanState>() {
+            state.record.events.push(record);
         }
     }
 
@@ -256,63 +258,52 @@ where
         let Some(span) = ctx.span(&id) else {
             return;
         };
-        let Some(mut state) = span.extensions_mut().remove::<SpanState>() else {
+        let Some(state) = span.extensions_mut().remove::<SpanState>() else {
             return;
         };
-        let mut step = state.step;
-        step.duration_us = u64::try_from(state.started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        state.fields.resolve(&mut step, std::thread::panicking());
-        let keep_all = self.spans == GenAiSpans::KeepAll;
-        let named_run = state.fields.run_id.is_some();
-        if !(state.on_genai_path || keep_all || (state.is_root && named_run)) {
-            if state.is_root {
+        let SpanState {
+            run,
+            mut record,
+            named,
+            on_genai_path,
+            ..
+        } = state;
+        record.duration_ns = u64::try_from(now_ns().saturating_sub(record.start_ns)).unwrap_or(0);
+        record.panicked = std::thread::panicking();
+        let is_root = record.is_root;
+        if !(on_genai_path || named || self.spans == GenAiSpans::KeepAll) {
+            if is_root {
                 // Nothing of this tree is worth a trace; forget it.
-                state.run.finish(|_| {});
+                run.finish(|_| {});
             }
             return;
         }
-        let root_status = step.status;
-        // Only a root's name and error go into the run's header.
-        let (root_error, root_name) = if state.is_root {
-            (step.error.clone(), step.name.clone())
-        } else {
-            (None, None)
-        };
-        self.recorder.shared.capture.apply_to_step(&mut step);
-        if let Some(late) = state.run.push_step(step) {
+        if let Some(late) = run.push_span(record) {
             // The registry keeps a root open while its children live, so this only
             // happens to a span whose parent was not the layer's root; fold it in anyway.
-            self.recorder.shared.enqueue(Message::Merge(Box::new(late)));
-            return;
-        }
-        if !state.is_root {
-            return;
-        }
-        let agent_name = state.fields.agent_name.take();
-        let finished = state.run.finish(|trace| {
-            trace.name = agent_name.or(root_name);
-            trace.status = root_status;
-            trace.error = root_error;
-            trace.ended_at = Some(Timestamp::now());
-        });
-        if let Some(mut trace) = finished {
             self.recorder
                 .shared
-                .capture
-                .apply_to_trace_header(&mut trace);
-            self.recorder.shared.enqueue(Message::Save(Box::new(trace)));
+                .enqueue(Message::MergeRun(Box::new(late)));
+            return;
+        }
+        if is_root && let Some(parts) = run.finish(|_| {}) {
+            // The writer fills the header from the root's record.
+            self.recorder
+                .shared
+                .enqueue(Message::SaveRun(Box::new(parts)));
         }
     }
 }
 
 impl TraceLayer {
-    fn start_run(&self, fields: &SpanFields) -> Arc<RunBuffer> {
-        let run_id = fields.run_id.clone().unwrap_or_else(new_run_id);
-        let named = fields.run_id.is_some();
-        let run = RunBuffer::new(
-            Trace::new(run_id),
-            named || self.spans == GenAiSpans::KeepAll,
-        );
+    fn start_run(&self, run_id: Option<String>, start_ns: i64) -> Arc<RunBuffer> {
+        let publishable = run_id.is_some() || self.spans == GenAiSpans::KeepAll;
+        let mut header = Trace::new(run_id.unwrap_or_else(new_run_id));
+        if let Ok(created_at) = Timestamp::from_micros(start_ns.div_euclid(1_000)) {
+            // The same clock as the steps', so the root never starts before its run.
+            header.created_at = created_at;
+        }
+        let run = RunBuffer::new(header, publishable);
         if let Some(live) = &self.recorder.shared.live {
             live.register(&run);
         }
@@ -322,7 +313,7 @@ impl TraceLayer {
 
 /// Marks every ancestor of a GenAI span as on a GenAI path, stopping at the first one
 /// already marked (its ancestors are too).
-fn mark_genai_path<S>(span: &tracing_subscriber::registry::SpanRef<'_, S>, run: &RunBuffer)
+fn mark_genai_path<S>(span: &SpanRef<'_, S>, run: &RunBuffer)
 where
     S: Subscriber + for<'lookup> LookupSpan<'lookup>,
 {
@@ -337,7 +328,7 @@ where
             break;
         }
         state.on_genai_path = true;
-        reached_root = state.is_root;
+        reached_root = state.record.is_root;
     }
     if reached_root {
         run.set_publishable();
