@@ -195,9 +195,13 @@ fn parse_links(value: &Value) -> Option<Vec<Link>> {
             if !only_keys(map, &allowed) {
                 return None;
             }
+            // Ids of any other length (protobuf carries them as bytes) would make an
+            // export the JSON reader refuses: such a links value stays an attribute.
             Some(Link {
-                trace_id: parse_hex_bytes(map.get("trace_id")?.as_str()?)?,
-                span_id: parse_hex_bytes(map.get("span_id")?.as_str()?)?,
+                trace_id: parse_hex_bytes(map.get("trace_id")?.as_str()?)
+                    .filter(|id| id.len() == 16)?,
+                span_id: parse_hex_bytes(map.get("span_id")?.as_str()?)
+                    .filter(|id| id.len() == 8)?,
                 trace_state: nonempty_string(map.get("trace_state"))?,
                 attributes: object_attributes(map.get("attributes"))?,
                 dropped_attributes_count: nonzero_u32(map.get("dropped_attributes_count"))?,
