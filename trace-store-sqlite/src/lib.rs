@@ -237,6 +237,7 @@ impl SqliteStore {
         let run = || -> Result<T, Failure> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let out = work(&tx)?;
+            text::flush_if_due(&tx)?;
             tx.commit()?;
             Ok(out)
         };
@@ -422,25 +423,7 @@ impl TraceStore for SqliteStore {
     }
 
     fn merge(&self, part: &Trace) -> Result<Trace> {
-        part.validate()?;
-        // Load, fold and write in one IMMEDIATE transaction: no other writer, in this
-        // process or another, can come between the load and the write.
-        self.write(
-            1,
-            || format!("merging into trace {:?}", part.run_id),
-            |tx| {
-                let merged = match self.read_trace(tx, &part.run_id).map_err(Failure::Store)? {
-                    Some(mut stored) => {
-                        stored.merge(part);
-                        stored
-                    }
-                    None => part.clone(),
-                };
-                // Validates the fold's result: an invalid one writes nothing.
-                Encoded::new(&merged).map_err(Failure::Store)?.write(tx)?;
-                Ok(merged)
-            },
-        )
+        self.merge_one(part)
     }
 
     fn merge_many(&self, parts: &[Trace]) -> Result<Vec<String>> {

@@ -22,10 +22,14 @@ enum Prepared {
     /// reports why).
     Nothing,
     /// The run was not stored: the fold of its parts alone, to insert if still absent.
-    Fresh(Encoded),
+    Fresh { trace: Trace, encoded: Encoded },
     /// The run was stored as `body`: its fold with the parts, to write if the stored
     /// body is still those bytes.
-    Over { body: Vec<u8>, merged: Encoded },
+    Over {
+        body: Vec<u8>,
+        trace: Trace,
+        encoded: Encoded,
+    },
 }
 
 impl Run<'_> {
@@ -51,26 +55,44 @@ impl Run<'_> {
     /// Works out the write from what a reader sees now.
     fn prepare(&mut self, conn: &rusqlite::Connection) -> rusqlite::Result<()> {
         self.prepared = match rows::body(conn, self.run_id())? {
-            None => Encoded::new(&self.fold_alone()).map_or(Prepared::Nothing, Prepared::Fresh),
+            None => {
+                let trace = self.fold_alone();
+                match Encoded::new(&trace) {
+                    Ok(encoded) => Prepared::Fresh { trace, encoded },
+                    Err(_) => Prepared::Nothing,
+                }
+            }
             Some(body) => match Trace::from_json_slice(&body) {
-                Ok(stored) => Encoded::new(&self.fold_into(stored))
-                    .map_or(Prepared::Nothing, |merged| Prepared::Over { body, merged }),
+                Ok(stored) => {
+                    let trace = self.fold_into(stored);
+                    match Encoded::new(&trace) {
+                        Ok(encoded) => Prepared::Over {
+                            body,
+                            trace,
+                            encoded,
+                        },
+                        Err(_) => Prepared::Nothing,
+                    }
+                }
                 Err(_) => Prepared::Nothing,
             },
         };
         Ok(())
     }
 
-    /// Writes the run in the caller's transaction: as prepared if the run is still
-    /// as the reader saw it, else loaded, folded and encoded now.
-    fn write(&self, store: &SqliteStore, tx: &rusqlite::Transaction<'_>) -> Result<(), Failure> {
-        match &self.prepared {
-            Prepared::Fresh(fresh) if fresh.insert_new(tx)? => return Ok(()),
-            Prepared::Over { body, merged }
-                if rows::body(tx, self.run_id())?.as_deref() == Some(body.as_slice()) =>
-            {
-                merged.write(tx)?;
-                return Ok(());
+    /// Writes the run in the caller's transaction, and returns what it wrote: as
+    /// prepared if the run is still as the reader saw it, else loaded, folded and
+    /// encoded now.
+    fn write(self, store: &SqliteStore, tx: &rusqlite::Transaction<'_>) -> Result<Trace, Failure> {
+        match self.prepared {
+            Prepared::Fresh { trace, encoded } if encoded.insert_new(tx)? => return Ok(trace),
+            Prepared::Over {
+                body,
+                trace,
+                encoded,
+            } if rows::body(tx, self.run_id())?.as_deref() == Some(body.as_slice()) => {
+                encoded.write(tx)?;
+                return Ok(trace);
             }
             _ => {}
         }
@@ -83,7 +105,7 @@ impl Run<'_> {
         };
         // Validates the fold's result: an invalid one writes nothing.
         Encoded::new(&merged).map_err(Failure::Store)?.write(tx)?;
-        Ok(())
+        Ok(merged)
     }
 }
 
@@ -124,8 +146,31 @@ impl SqliteStore {
         self.write(
             count,
             || format!("merging {} parts into {count} traces", parts.len()),
-            |tx| runs.iter().try_for_each(|run| run.write(self, tx)),
+            |tx| {
+                runs.into_iter()
+                    .try_for_each(|run| run.write(self, tx).map(drop))
+            },
         )?;
         Ok(parts.iter().map(|part| part.run_id.clone()).collect())
+    }
+
+    /// See `TraceStore::merge`: [`SqliteStore::merge_batch`] of one part, returning
+    /// the merged trace.
+    pub(crate) fn merge_one(&self, part: &Trace) -> Result<Trace> {
+        part.validate()?;
+        let mut run = Run {
+            parts: vec![part],
+            prepared: Prepared::Nothing,
+        };
+        {
+            let conn = self.conns.reader();
+            run.prepare(&conn)
+                .map_err(|e| error::map(&self.location, "reading the trace to merge into", e))?;
+        }
+        self.write(
+            1,
+            || format!("merging into trace {:?}", part.run_id),
+            |tx| run.write(self, tx),
+        )
     }
 }

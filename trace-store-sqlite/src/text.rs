@@ -26,8 +26,7 @@ pub(crate) const CANDIDATES: &str = "SELECT rowid FROM trace_trigrams WHERE trac
      UNION ALL SELECT id FROM trace_text_pending";
 
 /// Sets trace `id`'s searchable text to `text`; `fresh` when the trace was just
-/// inserted (no text and no index entry of it can exist). Then indexes the pending
-/// traces if enough have gathered.
+/// inserted (no text and no index entry of it can exist).
 pub(crate) fn write(
     tx: &Transaction<'_>,
     id: i64,
@@ -52,6 +51,12 @@ pub(crate) fn write(
         "INSERT INTO trace_text_pending (id, stale) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
     )?
     .execute(params![id, !fresh])?;
+    Ok(())
+}
+
+/// Indexes the pending traces if [`FLUSH_AT`] of them have gathered; every write
+/// transaction ends with it, so a batch of any size is indexed as one.
+pub(crate) fn flush_if_due(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     let pending: i64 = tx
         .prepare_cached("SELECT COUNT(*) FROM trace_text_pending")?
         .query_row([], |row| row.get(0))?;
