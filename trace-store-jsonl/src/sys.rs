@@ -120,10 +120,45 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
-/// An [`Error::Io`] that keeps the kind of `error` and says what failed on which path.
-pub(crate) fn io_error(what: &str, path: &Path, error: io::Error) -> Error {
+/// An I/O failure on one of the store's files: what failed and where, for a person,
+/// and the operating system's error kept whole as the `source`.
+#[derive(Debug)]
+struct FileFailure {
+    message: String,
+    source: io::Error,
+}
+
+impl std::fmt::Display for FileFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for FileFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// An [`Error::Io`] of `source`'s kind that reads `message` and keeps `source`.
+pub(crate) fn io_failure(message: String, source: io::Error) -> Error {
     Error::Io(io::Error::new(
-        error.kind(),
-        format!("{what} {}: {error}", path.display()),
+        source.kind(),
+        FileFailure { message, source },
     ))
+}
+
+/// An [`Error::Io`] that keeps `error` and says what failed on which path.
+pub(crate) fn io_error(what: &str, path: &Path, error: io::Error) -> Error {
+    let message = format!("{what} {}: {error}", path.display());
+    io_failure(message, error)
+}
+
+/// The same failure again, for a second report of one error: its kind and, when the
+/// operating system gave one, its error code.
+pub(crate) fn copy_of(error: &io::Error) -> io::Error {
+    error.raw_os_error().map_or_else(
+        || io::Error::from(error.kind()),
+        io::Error::from_raw_os_error,
+    )
 }

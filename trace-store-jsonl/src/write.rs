@@ -16,7 +16,7 @@ use trace_store_core::{Durability, Error, Result};
 use crate::format::{Encoded, Record, quarantine_entry};
 use crate::quarantine::write_streamed_entry;
 use crate::state::{OpenFile, Probe, State};
-use crate::sys::{FileId, io_error, read_exact_at, sync_dir, write_all_at};
+use crate::sys::{FileId, copy_of, io_error, io_failure, read_exact_at, sync_dir, write_all_at};
 use crate::{JsonlStore, parent_dir};
 
 /// Holds the exclusive lock of one open file; releases it when dropped.
@@ -227,14 +227,12 @@ impl JsonlStore {
         if let Err(error) = synced {
             // The lines are in the file, where other handles may have read them: they
             // stay, but the caller must know they may not survive a power loss.
-            return Err(Error::Io(io::Error::new(
-                error.kind(),
-                format!(
-                    "cannot fsync {} after appending {count} line(s): {error}; they are in \
-                     the file but may not survive a power loss",
-                    self.path.display()
-                ),
-            )));
+            let message = format!(
+                "cannot fsync {} after appending {count} line(s): {error}; they are in \
+                 the file but may not survive a power loss",
+                self.path.display()
+            );
+            return Err(io_failure(message, error));
         }
         if compact && let Err(error) = self.compact_locked(lock) {
             self.state.write().last_error = Some(format!("automatic compaction failed: {error}"));
@@ -262,13 +260,11 @@ impl JsonlStore {
             _ => "",
         };
         let fail = |detail: String| {
-            Error::Io(io::Error::new(
-                error.kind(),
-                format!(
-                    "cannot append to {}: {error}; {detail}{hint}",
-                    self.path.display()
-                ),
-            ))
+            let message = format!(
+                "cannot append to {}: {error}; {detail}{hint}",
+                self.path.display()
+            );
+            io_failure(message, copy_of(&error))
         };
         // Under the lock nobody else appends: the length says how much got written.
         let written = match file.metadata() {
@@ -374,7 +370,7 @@ impl JsonlStore {
             );
             state.last_error = Some(message.clone());
             return match torn_at {
-                Some(_) => Err(Error::Io(io::Error::new(error.kind(), message))),
+                Some(_) => Err(io_failure(message, error)),
                 None => Ok(()),
             };
         }

@@ -357,6 +357,16 @@ fn a_removed_file_is_a_typed_error_naming_it() {
         panic!("a missing directory must be an I/O error");
     };
     assert!(error.to_string().contains("directory"), "{error}");
+    // The operating system's error is kept whole beneath the message, not flattened.
+    let os_error = std::error::Error::source(&error)
+        .and_then(|source| source.downcast_ref::<std::io::Error>())
+        .unwrap_or_else(|| panic!("no io::Error source under {error:?}"));
+    assert_eq!(
+        os_error.kind(),
+        std::io::ErrorKind::NotFound,
+        "{os_error:?}"
+    );
+    assert!(os_error.raw_os_error().is_some(), "{os_error:?}");
 }
 
 #[test]
