@@ -109,7 +109,7 @@ async fn a_rig_agent_run_is_recorded_as_its_span_tree() {
     let pricing = Pricing::new().with_model(MODEL, ModelPrice::new(150_000_000, 600_000_000));
     let recorder = Recorder::spawn(
         Arc::new(SqliteStore::open(&path).expect("open SQLite")),
-        RecorderOptions::new().pricing(pricing.clone()),
+        RecorderOptions::new().with_pricing(pricing.clone()),
     );
     let subscriber = tracing_subscriber::registry().with(TraceLayer::new(recorder.clone()));
     let _default = tracing::subscriber::set_default(subscriber);

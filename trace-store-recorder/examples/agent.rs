@@ -58,7 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = Arc::new(SqliteStore::open("traces.db")?);
     let pricing =
         Pricing::new().with_model("gpt-4o-mini", ModelPrice::new(150_000_000, 600_000_000));
-    let recorder = Recorder::spawn(store, RecorderOptions::new().pricing(pricing));
+    let recorder = Recorder::spawn(store, RecorderOptions::new().with_pricing(pricing));
     tracing::subscriber::set_global_default(
         tracing_subscriber::registry().with(TraceLayer::new(recorder.clone())),
     )?;

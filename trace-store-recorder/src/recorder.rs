@@ -24,16 +24,27 @@ pub enum QueueFull {
     Wait(Duration),
 }
 
-/// How a [`Recorder`] queues, batches, prices and captures.
+/// How a [`Recorder`] queues, batches, prices and captures, built from [`Default`]
+/// (or [`RecorderOptions::new`]) with the `with_*` setters.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct RecorderOptions {
-    pub(crate) queue_capacity: usize,
-    pub(crate) max_batch: usize,
-    pub(crate) queue_full: QueueFull,
-    pub(crate) live_every: Option<Duration>,
-    pub(crate) drop_timeout: Duration,
-    pub(crate) pricing: Pricing,
-    pub(crate) capture: Capture,
+    /// How many records may wait for the writer (at least 1 is used). Default 10,000.
+    pub queue_capacity: usize,
+    /// The most records written in one batch (at least 1 is used). Default 512.
+    pub max_batch: usize,
+    /// What `record` does when the queue is full. Default [`QueueFull::Drop`].
+    pub queue_full: QueueFull,
+    /// Merge each unfinished run into the store at most this often (at least every
+    /// millisecond), with status `running`. Default `None`: runs are written when they
+    /// end.
+    pub live_every: Option<Duration>,
+    /// How long dropping the last handle waits for the queue to drain. Default 5 s.
+    pub drop_timeout: Duration,
+    /// Prices steps that carry usage but no cost. Default: no prices.
+    pub pricing: Pricing,
+    /// What of the content is kept. Default [`Capture::Full`].
+    pub capture: Capture,
 }
 
 impl Default for RecorderOptions {
@@ -59,21 +70,21 @@ impl RecorderOptions {
 
     /// How many records may wait for the writer (at least 1).
     #[must_use]
-    pub fn queue_capacity(mut self, capacity: usize) -> RecorderOptions {
-        self.queue_capacity = capacity.max(1);
+    pub fn with_queue_capacity(mut self, capacity: usize) -> RecorderOptions {
+        self.queue_capacity = capacity;
         self
     }
 
     /// The most records written in one batch (at least 1).
     #[must_use]
-    pub fn max_batch(mut self, max_batch: usize) -> RecorderOptions {
-        self.max_batch = max_batch.max(1);
+    pub fn with_max_batch(mut self, max_batch: usize) -> RecorderOptions {
+        self.max_batch = max_batch;
         self
     }
 
     /// What to do when the queue is full.
     #[must_use]
-    pub fn queue_full(mut self, policy: QueueFull) -> RecorderOptions {
+    pub fn with_queue_full(mut self, policy: QueueFull) -> RecorderOptions {
         self.queue_full = policy;
         self
     }
@@ -81,28 +92,28 @@ impl RecorderOptions {
     /// Merge each unfinished run into the store at most every `every`, with status
     /// `running`, so viewers see it and a crash leaves a partial trace.
     #[must_use]
-    pub fn live_every(mut self, every: Duration) -> RecorderOptions {
-        self.live_every = Some(every.max(Duration::from_millis(1)));
+    pub fn with_live_every(mut self, every: Duration) -> RecorderOptions {
+        self.live_every = Some(every);
         self
     }
 
     /// How long dropping the last handle of the recorder waits for the queue to drain.
     #[must_use]
-    pub fn drop_timeout(mut self, timeout: Duration) -> RecorderOptions {
+    pub fn with_drop_timeout(mut self, timeout: Duration) -> RecorderOptions {
         self.drop_timeout = timeout;
         self
     }
 
     /// Prices steps that carry usage but no cost.
     #[must_use]
-    pub fn pricing(mut self, pricing: Pricing) -> RecorderOptions {
+    pub fn with_pricing(mut self, pricing: Pricing) -> RecorderOptions {
         self.pricing = pricing;
         self
     }
 
     /// What of the content is kept (see [`Capture`]).
     #[must_use]
-    pub fn capture(mut self, capture: Capture) -> RecorderOptions {
+    pub fn with_capture(mut self, capture: Capture) -> RecorderOptions {
         self.capture = capture;
         self
     }
@@ -196,7 +207,7 @@ impl std::fmt::Debug for Recorder {
 impl Recorder {
     /// Starts the writer thread over `store`.
     pub fn spawn(store: Arc<dyn TraceStore>, options: RecorderOptions) -> Recorder {
-        let (sender, receiver) = crossbeam_channel::bounded(options.queue_capacity);
+        let (sender, receiver) = crossbeam_channel::bounded(options.queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
         let live = options.live_every.map(|_| Arc::new(LiveRuns::default()));
         let capture = Arc::new(options.capture);
@@ -206,8 +217,10 @@ impl Recorder {
             counters: counters.clone(),
             pricing: options.pricing,
             capture: capture.clone(),
-            max_batch: options.max_batch,
-            live: live.clone().zip(options.live_every),
+            max_batch: options.max_batch.max(1),
+            live: live
+                .clone()
+                .zip(options.live_every.map(|every| every.max(Duration::from_millis(1)))),
             pending_error: None,
         };
         let worker = std::thread::Builder::new()

@@ -11,14 +11,21 @@ use crate::Recorder;
 use crate::live::RunBuffer;
 use crate::recorder::Message;
 
-/// How a run started by [`Recorder::start_run`] is labelled.
+/// How a run started by [`Recorder::start_run`] is labelled, built from [`Default`]
+/// (or [`RunOptions::new`]) with the `with_*` setters.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct RunOptions {
-    run_id: Option<String>,
-    name: Option<String>,
-    session_id: Option<String>,
-    parent_run_id: Option<String>,
-    metadata: BTreeMap<String, Value>,
+    /// The run_id; `None` for a fresh time-ordered one (UUIDv7).
+    pub run_id: Option<String>,
+    /// The run's name (agent or workflow).
+    pub name: Option<String>,
+    /// The conversation this run belongs to.
+    pub session_id: Option<String>,
+    /// The run that started this one.
+    pub parent_run_id: Option<String>,
+    /// Metadata entries (the keys `query` filters on).
+    pub metadata: BTreeMap<String, Value>,
 }
 
 impl RunOptions {
@@ -29,35 +36,35 @@ impl RunOptions {
 
     /// The run's name (agent or workflow).
     #[must_use]
-    pub fn name(mut self, name: impl Into<String>) -> RunOptions {
+    pub fn with_name(mut self, name: impl Into<String>) -> RunOptions {
         self.name = Some(name.into());
         self
     }
 
     /// Use this run_id instead of a fresh one.
     #[must_use]
-    pub fn run_id(mut self, run_id: impl Into<String>) -> RunOptions {
+    pub fn with_run_id(mut self, run_id: impl Into<String>) -> RunOptions {
         self.run_id = Some(run_id.into());
         self
     }
 
     /// The conversation this run belongs to.
     #[must_use]
-    pub fn session_id(mut self, session_id: impl Into<String>) -> RunOptions {
+    pub fn with_session_id(mut self, session_id: impl Into<String>) -> RunOptions {
         self.session_id = Some(session_id.into());
         self
     }
 
     /// The run that started this one.
     #[must_use]
-    pub fn parent_run_id(mut self, parent_run_id: impl Into<String>) -> RunOptions {
+    pub fn with_parent_run_id(mut self, parent_run_id: impl Into<String>) -> RunOptions {
         self.parent_run_id = Some(parent_run_id.into());
         self
     }
 
     /// A metadata entry (the keys `query` filters on).
     #[must_use]
-    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<Value>) -> RunOptions {
+    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<Value>) -> RunOptions {
         self.metadata.insert(key.into(), value.into());
         self
     }
@@ -80,7 +87,7 @@ impl Recorder {
     ///
     /// let store = Arc::new(MemoryStore::unbounded());
     /// let recorder = Recorder::spawn(store.clone(), RecorderOptions::new());
-    /// let run = recorder.start_run(RunOptions::new().name("support-bot").run_id("r1"));
+    /// let run = recorder.start_run(RunOptions::new().with_name("support-bot").with_run_id("r1"));
     /// {
     ///     let mut agent = run.step(StepKind::Agent, "answer");
     ///     let mut call = agent.child(StepKind::LlmCall, "chat");

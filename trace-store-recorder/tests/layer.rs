@@ -354,7 +354,7 @@ fn spans_entered_on_several_tasks_and_threads_form_one_tree() {
 #[test]
 fn a_root_that_never_closes_is_flushed_as_running_in_live_mode() {
     let (store, recorder, dispatch) =
-        setup(RecorderOptions::new().live_every(Duration::from_millis(5)));
+        setup(RecorderOptions::new().with_live_every(Duration::from_millis(5)));
     let root = tracing::dispatcher::with_default(&dispatch, || {
         let root = tracing::info_span!(
             "agent",
@@ -390,7 +390,7 @@ fn a_root_that_never_closes_is_flushed_as_running_in_live_mode() {
 
 #[test]
 fn ten_thousand_concurrent_runs_do_not_mix_their_steps() {
-    let (store, recorder, dispatch) = setup(RecorderOptions::new().queue_capacity(20_000));
+    let (store, recorder, dispatch) = setup(RecorderOptions::new().with_queue_capacity(20_000));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .build()
@@ -436,7 +436,7 @@ fn ten_thousand_concurrent_runs_do_not_mix_their_steps() {
 #[test]
 fn a_stalled_store_never_blocks_spans_and_drops_are_counted() {
     let stalled = Arc::new(StalledStore::new(MemoryStore::unbounded()));
-    let recorder = Recorder::spawn(stalled.clone(), RecorderOptions::new().queue_capacity(64));
+    let recorder = Recorder::spawn(stalled.clone(), RecorderOptions::new().with_queue_capacity(64));
     let dispatch =
         Dispatch::new(tracing_subscriber::registry().with(TraceLayer::new(recorder.clone())));
     tracing::dispatcher::with_default(&dispatch, || {
@@ -461,7 +461,7 @@ fn a_stalled_store_never_blocks_spans_and_drops_are_counted() {
 #[test]
 fn secrets_in_span_fields_never_reach_the_store() {
     let (store, recorder, dispatch) =
-        setup(RecorderOptions::new().capture(Capture::redact_secrets()));
+        setup(RecorderOptions::new().with_capture(Capture::redact_secrets()));
     tracing::dispatcher::with_default(&dispatch, || {
         let root = tracing::info_span!(
             "agent",
@@ -494,7 +494,7 @@ fn secrets_in_span_fields_never_reach_the_store() {
 
 #[test]
 fn metadata_only_stores_no_span_content() {
-    let (store, recorder, dispatch) = setup(RecorderOptions::new().capture(Capture::MetadataOnly));
+    let (store, recorder, dispatch) = setup(RecorderOptions::new().with_capture(Capture::MetadataOnly));
     tracing::dispatcher::with_default(&dispatch, || {
         tracing::info_span!(
             "chat",
@@ -540,8 +540,8 @@ fn a_root_stays_open_until_the_spans_that_outlive_it_close() {
 fn live_updates_of_spans_are_redacted_too() {
     let (store, _recorder, dispatch) = setup(
         RecorderOptions::new()
-            .live_every(Duration::from_millis(5))
-            .capture(Capture::redact_secrets()),
+            .with_live_every(Duration::from_millis(5))
+            .with_capture(Capture::redact_secrets()),
     );
     let root = tracing::dispatcher::with_default(&dispatch, || {
         let root = tracing::info_span!(

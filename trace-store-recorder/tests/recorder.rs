@@ -81,8 +81,8 @@ fn a_stalled_store_never_blocks_record_and_drops_are_counted() {
     let recorder = Recorder::spawn(
         stalled.clone(),
         RecorderOptions::new()
-            .queue_capacity(100)
-            .drop_timeout(Duration::from_millis(10)),
+            .with_queue_capacity(100)
+            .with_drop_timeout(Duration::from_millis(10)),
     );
     for i in 0..10_000 {
         recorder.record(Trace::new(format!("r{i}")));
@@ -103,9 +103,9 @@ fn wait_policy_waits_for_room_instead_of_dropping() {
     let recorder = Recorder::spawn(
         stalled.clone(),
         RecorderOptions::new()
-            .queue_capacity(1)
-            .max_batch(1)
-            .queue_full(QueueFull::Wait(Duration::from_secs(30))),
+            .with_queue_capacity(1)
+            .with_max_batch(1)
+            .with_queue_full(QueueFull::Wait(Duration::from_secs(30))),
     );
     let opener = {
         let stalled = stalled.clone();
@@ -138,13 +138,13 @@ fn runs_and_guards_record_a_tree_with_durations_usage_and_cost() {
     let (_dir, store) = sqlite();
     let pricing =
         Pricing::new().with_model("gpt-4o-mini", ModelPrice::new(150_000_000, 600_000_000));
-    let recorder = Recorder::spawn(store.clone(), RecorderOptions::new().pricing(pricing));
+    let recorder = Recorder::spawn(store.clone(), RecorderOptions::new().with_pricing(pricing));
     let run = recorder.start_run(
         RunOptions::new()
-            .run_id("r1")
-            .name("bot")
-            .session_id("s1")
-            .metadata("user", "u1"),
+            .with_run_id("r1")
+            .with_name("bot")
+            .with_session_id("s1")
+            .with_metadata("user", "u1"),
     );
     {
         let agent = run.step(StepKind::Agent, "answer");
@@ -204,7 +204,7 @@ fn runs_and_guards_record_a_tree_with_durations_usage_and_cost() {
 fn a_guard_dropped_during_a_panic_records_an_error() {
     let store = Arc::new(MemoryStore::unbounded());
     let recorder = Recorder::spawn(store.clone(), RecorderOptions::new());
-    let run = recorder.start_run(RunOptions::new().run_id("p"));
+    let run = recorder.start_run(RunOptions::new().with_run_id("p"));
     let in_thread = run.clone();
     let outcome = std::thread::spawn(move || {
         let _guard = in_thread.step(StepKind::ToolCall, "explodes");
@@ -235,9 +235,9 @@ fn live_runs_are_merged_as_running_then_saved_when_finished() {
     let (_dir, store) = sqlite();
     let recorder = Recorder::spawn(
         store.clone(),
-        RecorderOptions::new().live_every(Duration::from_millis(5)),
+        RecorderOptions::new().with_live_every(Duration::from_millis(5)),
     );
-    let run = recorder.start_run(RunOptions::new().run_id("live"));
+    let run = recorder.start_run(RunOptions::new().with_run_id("live"));
     run.step(StepKind::LlmCall, "first").finish();
     let seen = wait_for(|| store.load("live").ok().filter(|t| t.steps.len() == 1));
     assert_eq!(seen.status, Status::Running);
@@ -266,12 +266,12 @@ fn default_redactor_keeps_secrets_out_of_the_store() {
     let (_dir, store) = sqlite();
     let recorder = Recorder::spawn(
         store.clone(),
-        RecorderOptions::new().capture(Capture::redact_secrets()),
+        RecorderOptions::new().with_capture(Capture::redact_secrets()),
     );
     let run = recorder.start_run(
         RunOptions::new()
-            .run_id("secret")
-            .metadata("api_key", "k-123"),
+            .with_run_id("secret")
+            .with_metadata("api_key", "k-123"),
     );
     run.step(StepKind::ToolCall, "call_api")
         .set_input(json!({"api_key": "k-123456", "query": "weather"}))
@@ -309,9 +309,9 @@ fn metadata_only_stores_no_input_or_output() {
     let store = Arc::new(MemoryStore::unbounded());
     let recorder = Recorder::spawn(
         store.clone(),
-        RecorderOptions::new().capture(Capture::MetadataOnly),
+        RecorderOptions::new().with_capture(Capture::MetadataOnly),
     );
-    let run = recorder.start_run(RunOptions::new().run_id("m"));
+    let run = recorder.start_run(RunOptions::new().with_run_id("m"));
     run.step(StepKind::LlmCall, "chat")
         .set_input("prompt")
         .set_output("answer")
@@ -342,7 +342,7 @@ fn metadata_only_stores_no_input_or_output() {
 fn a_step_ending_after_its_run_is_merged_into_the_stored_run() {
     let (_dir, store) = sqlite();
     let recorder = Recorder::spawn(store.clone(), RecorderOptions::new());
-    let run = recorder.start_run(RunOptions::new().run_id("late"));
+    let run = recorder.start_run(RunOptions::new().with_run_id("late"));
     let slow = run.step(StepKind::ToolCall, "slow");
     run.step(StepKind::LlmCall, "quick").finish();
     run.finish(Status::Ok);
