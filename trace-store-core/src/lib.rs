@@ -17,6 +17,7 @@ mod score;
 mod search;
 mod store;
 mod summary;
+mod time_bound;
 mod timestamp;
 
 pub use canonical::{canonical_json, json_eq};
@@ -35,4 +36,5 @@ pub use score::{Score, ScoreSource};
 pub use search::{SEARCH_TEXT_MAX_BYTES, text_contains};
 pub use store::TraceStore;
 pub use summary::{ModelUsage, TraceStats, TraceSummary};
+pub use time_bound::TimeBound;
 pub use timestamp::Timestamp;
