@@ -10,7 +10,7 @@ use trace_store_core::{Error, Result, SCHEMA_VERSION, Step, Timestamp, Trace};
 use crate::extras::Extras;
 use crate::fields::{self, Attributes};
 use crate::ids;
-use crate::import::{self, Context, Decoded};
+use crate::import::{self, Context, Decoded, PartBuilder};
 use crate::proto::{
     AnyValue, ExportTraceServiceRequest, InstrumentationScope, KeyValue, Resource, ResourceSpans,
     SPAN_KIND_INTERNAL, ScopeSpans, Span, Status, any_value,
@@ -118,50 +118,77 @@ pub(crate) fn encode_request(traces: &[Trace]) -> Result<ExportTraceServiceReque
     Ok(request)
 }
 
+/// The spans of one trace. Each span is decoded once to check it: a step that does
+/// not decode exactly travels as JSON, and the decoded spans, assembled as a receiver
+/// would, decide whether the trace needs a run span for its header.
 fn encode_trace(trace: &Trace) -> Result<Vec<Placed>> {
     let (trace_id, run_id_travels) = ids::trace_id(&trace.run_id);
+    let run_span_id = ids::run_span_id(&trace_id);
     let roots = trace.steps.iter().filter(|s| s.parent_id.is_none()).count();
-    if !trace.steps.is_empty() && roots <= 1 {
-        // A trace with one root step (as every OTel SDK makes), or a piece of one without
-        // its root, needs no run span when its spans alone decode to it exactly.
-        let spans = encode_steps(trace, &trace_id, run_id_travels, &[], true)?;
-        if decodes_to(&spans, trace) {
-            return Ok(spans);
+    // A trace with one root step (as every OTel SDK makes), or a piece of one without
+    // its root, needs no run span when its spans alone decode to it exactly.
+    let single_tree = !trace.steps.is_empty() && roots <= 1;
+    let top_parent: &[u8] = if single_tree { &[] } else { &run_span_id };
+    let mut steps = Vec::with_capacity(trace.steps.len());
+    let mut decoded = Vec::with_capacity(trace.steps.len());
+    for (index, step) in trace.steps.iter().enumerate() {
+        let header = single_tree && step.parent_id.is_none();
+        let (placed, check) = encode_checked_step(
+            trace,
+            step,
+            index,
+            &trace_id,
+            run_id_travels,
+            top_parent,
+            header,
+        )?;
+        steps.push(placed);
+        decoded.push(check);
+    }
+    if single_tree {
+        if assembles_to(decoded, trace) {
+            return Ok(steps);
+        }
+        // Under a run span the root step is an ordinary child of it; every other
+        // step's span stays as it was.
+        for (index, step) in trace.steps.iter().enumerate() {
+            if step.parent_id.is_none() {
+                let (placed, _) = encode_checked_step(
+                    trace,
+                    step,
+                    index,
+                    &trace_id,
+                    run_id_travels,
+                    &run_span_id,
+                    false,
+                )?;
+                steps[index] = placed;
+            }
         }
     }
-    let run_span_id = ids::run_span_id(&trace_id);
-    let mut spans = vec![encode_run_span(
+    let mut spans = Vec::with_capacity(steps.len() + 1);
+    spans.push(encode_run_span(
         trace,
         &trace_id,
         run_id_travels,
         &run_span_id,
-    )];
-    spans.extend(encode_steps(
-        trace,
-        &trace_id,
-        run_id_travels,
-        &run_span_id,
-        false,
-    )?);
+    ));
+    spans.extend(steps);
     Ok(spans)
 }
 
-fn decodes_to(spans: &[Placed], trace: &Trace) -> bool {
-    let mut request = ExportTraceServiceRequest::default();
-    for placed in spans {
-        let ctx = placed.context();
-        request.resource_spans.push(ResourceSpans {
-            resource: ctx.resource.cloned(),
-            scope_spans: vec![ScopeSpans {
-                scope: ctx.scope.cloned(),
-                spans: vec![placed.span.clone()],
-                schema_url: ctx.scope_schema_url.to_owned(),
-            }],
-            schema_url: ctx.resource_schema_url.to_owned(),
-        });
+/// Whether spans that decoded to `decoded` assemble, as a receiver assembles them,
+/// into exactly `trace`.
+fn assembles_to(decoded: Vec<Option<Decoded>>, trace: &Trace) -> bool {
+    let mut part = PartBuilder::new(&trace.run_id);
+    for span in decoded {
+        match span {
+            Some(span) if span.run_id == trace.run_id => part.add(span),
+            _ => return false,
+        }
     }
-    let ingest = import::decode_request(&request);
-    ingest.rejected_spans == 0 && ingest.parts.len() == 1 && ingest.parts[0] == *trace
+    let assembled = part.finish();
+    assembled.validate().is_ok() && assembled == *trace
 }
 
 fn nanos(at: Timestamp) -> u64 {
@@ -262,39 +289,51 @@ fn key_values(attributes: &Attributes) -> Vec<KeyValue> {
         .collect()
 }
 
-fn encode_steps(
+/// One step's span, checked by decoding it once. `header`: the root span of a trace
+/// without a run span, which carries the header fields no span has. Returns the span
+/// and what a receiver decodes from it (`None` if it does not decode).
+fn encode_checked_step(
     trace: &Trace,
+    step: &Step,
+    index: usize,
     trace_id: &[u8; 16],
     run_id_travels: bool,
     top_parent: &[u8],
-    root_is_header: bool,
-) -> Result<Vec<Placed>> {
-    let mut out = Vec::with_capacity(trace.steps.len());
-    for (index, step) in trace.steps.iter().enumerate() {
-        let mut placed = encode_step(trace, step, index, trace_id, run_id_travels, top_parent);
-        if root_is_header && step.parent_id.is_none() {
-            // The root span also carries the header fields no span has.
-            let mut extra = Attributes::new();
-            put_header_only(trace, &mut extra);
-            placed.span.attributes.extend(key_values(&extra));
-        } else if !step_decodes_exactly(&placed, step) {
+    header: bool,
+) -> Result<(Placed, Option<Decoded>)> {
+    let mut placed = encode_step(trace, step, index, trace_id, run_id_travels, top_parent);
+    if header {
+        let mut extra = Attributes::new();
+        put_header_only(trace, &mut extra);
+        placed.span.attributes.extend(key_values(&extra));
+    }
+    let decoded = import::decode_span(&placed.span, &placed.context()).ok();
+    if header {
+        return Ok((placed, decoded));
+    }
+    match decoded {
+        Some(decoded) if decoded.step.as_ref() == Some(step) => Ok((placed, Some(decoded))),
+        decoded => {
             let raw = serde_json::to_string(step)
                 .map_err(|e| Error::invalid(format!("cannot encode step {index}: {e}")))?;
+            // What the receiver reads back from the step's JSON.
+            let exact = serde_json::from_str::<Step>(&raw).ok();
             placed.span.attributes.push(KeyValue {
                 key: semconv::TRACE_STORE_STEP.into(),
                 value: Some(to_any(&Value::String(raw))),
             });
+            let decoded = match decoded {
+                Some(decoded) => exact.map(|step| Decoded {
+                    step: Some(step),
+                    ..decoded
+                }),
+                // Rare: the span did not decode at all, and may now that the step
+                // travels as JSON.
+                None => import::decode_span(&placed.span, &placed.context()).ok(),
+            };
+            Ok((placed, decoded))
         }
-        out.push(placed);
     }
-    Ok(out)
-}
-
-fn step_decodes_exactly(placed: &Placed, step: &Step) -> bool {
-    matches!(
-        import::decode_span(&placed.span, &placed.context()),
-        Ok(Decoded { step: Some(ref decoded), .. }) if decoded == step
-    )
 }
 
 fn encode_step(

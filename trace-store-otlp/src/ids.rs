@@ -15,12 +15,13 @@ pub(crate) fn parse_lower_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
     (out != [0u8; N]).then_some(out)
 }
 
-/// Lower-case hex of `bytes`.
+/// Lower-case hex of `bytes`. Every span's ids pass through here, so no formatter.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        let _ = write!(out, "{b:02x}");
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }
     out
 }

@@ -11,7 +11,7 @@ use crate::proto::{
     ExportTraceServiceRequest, InstrumentationScope, KeyValue, Resource, SPAN_KIND_INTERNAL, Span,
 };
 use crate::semconv::{self, otlp};
-use crate::value::from_opt_any;
+use crate::value::{from_opt_any, from_opt_any_owned};
 use crate::{Ingest, export};
 
 /// Where a span sits in the request: its resource and scope.
@@ -34,25 +34,31 @@ pub(crate) struct Decoded {
     pub created_at: Timestamp,
 }
 
-pub(crate) fn decode_request(request: &ExportTraceServiceRequest) -> Ingest {
+/// The request's spans as one part per trace. Takes the request so attribute keys and
+/// string values move into the traces instead of being copied.
+pub(crate) fn decode_request(request: ExportTraceServiceRequest) -> Ingest {
     let mut parts: Vec<PartBuilder> = Vec::new();
     let mut by_run: HashMap<String, usize> = HashMap::new();
     let mut ingest = Ingest::default();
-    for rs in &request.resource_spans {
-        for ss in &rs.scope_spans {
+    for rs in request.resource_spans {
+        for ss in rs.scope_spans {
             let ctx = Context {
                 resource: rs.resource.as_ref(),
                 resource_schema_url: &rs.schema_url,
                 scope: ss.scope.as_ref(),
                 scope_schema_url: &ss.schema_url,
             };
-            for span in &ss.spans {
-                match decode_span(span, &ctx) {
+            for span in ss.spans {
+                match decode_owned_span(span, &ctx) {
                     Ok(decoded) => {
-                        let at = *by_run.entry(decoded.run_id.clone()).or_insert_with(|| {
-                            parts.push(PartBuilder::new(&decoded.run_id));
-                            parts.len() - 1
-                        });
+                        // Spans of one trace mostly come together: look up only on a change.
+                        let at = match parts.last() {
+                            Some(last) if last.trace.run_id == decoded.run_id => parts.len() - 1,
+                            _ => *by_run.entry(decoded.run_id.clone()).or_insert_with(|| {
+                                parts.push(PartBuilder::new(&decoded.run_id));
+                                parts.len() - 1
+                            }),
+                        };
                         parts[at].add(decoded);
                     }
                     Err(message) => ingest.reject(1, message),
@@ -71,7 +77,8 @@ pub(crate) fn decode_request(request: &ExportTraceServiceRequest) -> Ingest {
     ingest
 }
 
-struct PartBuilder {
+/// One trace assembled from its decoded spans, in arrival order.
+pub(crate) struct PartBuilder {
     trace: Trace,
     exact_created_at: Option<Timestamp>,
     earliest: Option<Timestamp>,
@@ -79,7 +86,7 @@ struct PartBuilder {
 }
 
 impl PartBuilder {
-    fn new(run_id: &str) -> PartBuilder {
+    pub(crate) fn new(run_id: &str) -> PartBuilder {
         PartBuilder {
             trace: Trace::new(run_id),
             exact_created_at: None,
@@ -88,7 +95,7 @@ impl PartBuilder {
         }
     }
 
-    fn add(&mut self, decoded: Decoded) {
+    pub(crate) fn add(&mut self, decoded: Decoded) {
         self.spans += 1;
         self.earliest = Some(
             self.earliest
@@ -109,7 +116,7 @@ impl PartBuilder {
         }
     }
 
-    fn finish(mut self) -> Trace {
+    pub(crate) fn finish(mut self) -> Trace {
         self.trace.created_at = self
             .exact_created_at
             .or(self.earliest)
@@ -140,6 +147,15 @@ pub(crate) fn attributes_map(list: &[KeyValue]) -> Result<Attributes, String> {
     Ok(map)
 }
 
+/// [`attributes_map`], moving the keys and string values out of `list`.
+fn attributes_map_owned(list: Vec<KeyValue>) -> Result<Attributes, String> {
+    let mut map = Attributes::new();
+    for kv in list {
+        map.insert(kv.key, from_opt_any_owned(kv.value)?);
+    }
+    Ok(map)
+}
+
 fn attributes_object(list: &[KeyValue]) -> Result<Value, String> {
     Ok(Value::Object(attributes_map(list)?.into_iter().collect()))
 }
@@ -165,6 +181,21 @@ fn take_string(attributes: &mut Attributes, key: &str) -> Option<String> {
 }
 
 pub(crate) fn decode_span(span: &Span, ctx: &Context<'_>) -> Result<Decoded, String> {
+    check_ids(span)?;
+    let attributes =
+        attributes_map(&span.attributes).map_err(|e| format!("span {:?}: {e}", span.name))?;
+    decode_span_with(span, attributes, ctx)
+}
+
+/// [`decode_span`] of a span the caller no longer needs.
+fn decode_owned_span(mut span: Span, ctx: &Context<'_>) -> Result<Decoded, String> {
+    check_ids(&span)?;
+    let attributes = attributes_map_owned(std::mem::take(&mut span.attributes))
+        .map_err(|e| format!("span {:?}: {e}", span.name))?;
+    decode_span_with(&span, attributes, ctx)
+}
+
+fn check_ids(span: &Span) -> Result<(), String> {
     if span.trace_id.len() != 16 || span.trace_id.iter().all(|b| *b == 0) {
         return Err(format!("span {:?} has an invalid trace id", span.name));
     }
@@ -177,8 +208,16 @@ pub(crate) fn decode_span(span: &Span, ctx: &Context<'_>) -> Result<Decoded, Str
             span.name
         ));
     }
-    let mut attributes =
-        attributes_map(&span.attributes).map_err(|e| format!("span {:?}: {e}", span.name))?;
+    Ok(())
+}
+
+/// Decodes `span` whose attributes, already converted, are `attributes` (the span's
+/// own list is not read again).
+fn decode_span_with(
+    span: &Span,
+    mut attributes: Attributes,
+    ctx: &Context<'_>,
+) -> Result<Decoded, String> {
     let run_id = match take_string(&mut attributes, semconv::TRACE_STORE_RUN_ID) {
         Some(run_id) => {
             validate_run_id(&run_id).map_err(|e| e.to_string())?;
@@ -333,15 +372,20 @@ fn decode_step(span: &Span, ctx: &Context<'_>, mut attributes: Attributes) -> Re
         );
     }
     add_span_extras(span, ctx, &mut attributes)?;
-    step.attributes = attributes
-        .into_iter()
-        .map(
-            |(k, v)| match k.strip_prefix(semconv::TRACE_STORE_ATTR_PREFIX) {
-                Some(own) => (own.to_owned(), v),
-                None => (k, v),
-            },
-        )
-        .collect();
+    let escaped = |k: &String| k.starts_with(semconv::TRACE_STORE_ATTR_PREFIX);
+    step.attributes = if attributes.keys().any(escaped) {
+        attributes
+            .into_iter()
+            .map(
+                |(k, v)| match k.strip_prefix(semconv::TRACE_STORE_ATTR_PREFIX) {
+                    Some(own) => (own.to_owned(), v),
+                    None => (k, v),
+                },
+            )
+            .collect()
+    } else {
+        attributes
+    };
     Ok(step)
 }
 

@@ -50,7 +50,7 @@ pub struct Ingest {
 
 /// Decodes an `ExportTraceServiceRequest`. A malformed body is `InvalidInput`.
 pub fn decode_traces(body: &[u8], encoding: Encoding) -> Result<Ingest> {
-    Ok(import::decode_request(&decode_request(body, encoding)?))
+    Ok(import::decode_request(decode_request(body, encoding)?))
 }
 
 /// Decodes the raw `ExportTraceServiceRequest` message (for tools and tests that want

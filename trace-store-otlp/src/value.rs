@@ -191,6 +191,17 @@ pub(crate) fn from_opt_any(any: Option<&AnyValue>) -> Result<Value, String> {
     any.map_or(Ok(Value::Null), from_any)
 }
 
+/// [`from_opt_any`], moving a string value (most attribute values are) instead of
+/// copying it.
+pub(crate) fn from_opt_any_owned(any: Option<AnyValue>) -> Result<Value, String> {
+    match any {
+        Some(AnyValue {
+            value: Some(Any::StringValue(s)),
+        }) => Ok(Value::String(s)),
+        other => from_opt_any(other.as_ref()),
+    }
+}
+
 fn from_any_at(any: &AnyValue, level: usize) -> Result<Value, String> {
     if level > MAX_ANY_VALUE_DEPTH {
         return Err(format!(
