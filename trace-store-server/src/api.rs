@@ -1,6 +1,6 @@
 //! The JSON API under `/api/`, and `/healthz`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use axum::Json;
 use axum::Router;
@@ -11,14 +11,14 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use trace_store_core::{
-    Error, GroupBy, RetentionPolicy, Score, ScoreSource, Timestamp, Trace, TraceFilter, TraceStats,
-    TraceStoreExt, TraceSummary,
+    Error, GroupBy, GroupKey, RetentionPolicy, Score, ScoreSource, Timestamp, Trace, TraceFilter,
+    TraceStats, TraceStore, TraceStoreExt, TraceSummary,
 };
 
 use crate::AppState;
 use crate::body::read_limited;
 use crate::error::{ApiError, ApiResult};
-use crate::params::{DEFAULT_LIMIT, MAX_LIMIT, Params, encode_cursor};
+use crate::params::{DEFAULT_LIMIT, MAX_LIMIT, Params, describe, encode_cursor};
 use trace_store_core::redact_url;
 
 /// Children listed with one trace.
@@ -31,7 +31,7 @@ const PINNED_KEYS: usize = 3;
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/traces", get(list_traces))
-        .route("/api/traces/count", get(count_traces))
+        .route("/api/count", get(count_traces))
         .route("/api/traces/{run_id}", get(get_trace).delete(delete_trace))
         .route("/api/traces/{run_id}/scores", post(add_score))
         .route("/api/stats", get(stats))
@@ -59,13 +59,18 @@ async fn list_traces(State(state): State<AppState>, RawQuery(query): RawQuery) -
     params.take_paging(&mut filter, Some(DEFAULT_LIMIT))?;
     params.finish()?;
     let limit = filter.limit.unwrap_or(DEFAULT_LIMIT);
-    let traces = state
+    // One more than the page: a successor exists only if it comes back, so an exactly
+    // full last page has no `next` leading to an empty one.
+    filter.limit = Some(limit.saturating_add(1));
+    let mut traces = state
         .blocking(move |store| Ok(store.query(&filter)?))
         .await?;
-    // A full page may have a successor; a short one is the last.
-    let next = (limit > 0 && traces.len() == limit)
-        .then(|| traces.last().map(|last| encode_cursor(&last.cursor())))
-        .flatten();
+    let next = if traces.len() > limit {
+        traces.truncate(limit);
+        traces.last().map(|last| encode_cursor(&last.cursor()))
+    } else {
+        None
+    };
     Ok(Json(json!({"traces": traces, "next": next})))
 }
 
@@ -141,7 +146,7 @@ struct ScoreBody {
 /// A JSON body of at most the server's limit, decoded into `T`; a body that is not
 /// the expected JSON is 400 naming why.
 async fn json_body<T: serde::de::DeserializeOwned>(state: &AppState, body: Body) -> ApiResult<T> {
-    let bytes = read_limited(body, state.options.max_body).await?;
+    let bytes = read_limited(body, state.options.max_body, state.options.body_timeout).await?;
     serde_json::from_slice(&bytes)
         .map_err(|error| ApiError::invalid(format!("the JSON body is not valid: {error}")))
 }
@@ -206,20 +211,8 @@ async fn stats(State(state): State<AppState>, RawQuery(query): RawQuery) -> Repl
         .await
 }
 
-fn describe(error: Error) -> String {
-    match error {
-        Error::InvalidInput { message } => message,
-        other => other.to_string(),
-    }
-}
-
-/// One session as `/api/sessions` lists it.
-struct SessionRow {
-    session_id: String,
-    stats: TraceStats,
-    first: Timestamp,
-    last: Timestamp,
-}
+/// Summaries read per query while looking for the sessions of a page.
+const SESSION_WALK_PAGE: usize = 500;
 
 async fn list_sessions(State(state): State<AppState>, RawQuery(query): RawQuery) -> Reply {
     let mut params = Params::parse(query.as_deref())?;
@@ -234,38 +227,66 @@ async fn list_sessions(State(state): State<AppState>, RawQuery(query): RawQuery)
     params.finish()?;
     state
         .blocking(move |store| {
-            let summaries = store.query(&filter)?;
-            let mut sessions: BTreeMap<String, SessionRow> = BTreeMap::new();
-            for summary in &summaries {
-                let Some(session_id) = &summary.session_id else {
-                    continue;
-                };
-                let row = sessions
-                    .entry(session_id.clone())
-                    .or_insert_with(|| SessionRow {
-                        session_id: session_id.clone(),
-                        stats: TraceStats::default(),
-                        first: summary.created_at,
-                        last: summary.created_at,
-                    });
-                row.stats.add(summary);
-                row.first = row.first.min(summary.created_at);
-                row.last = row.last.max(summary.created_at);
-            }
-            let mut rows: Vec<SessionRow> = sessions.into_values().collect();
-            rows.sort_by(|a, b| (b.last, &b.session_id).cmp(&(a.last, &a.session_id)));
-            let sessions: Vec<Value> = rows
+            // Totals per session come from the store's grouped stats (SQL where there
+            // is SQL); only the order (newest activity first) and the page's first and
+            // last times need summaries.
+            let mut stats: HashMap<String, TraceStats> = store
+                .stats_by(&filter, GroupBy::Session)?
                 .into_iter()
-                .skip(offset)
-                .take(limit)
-                .map(|row| {
-                    json!({"session_id": row.session_id, "stats": row.stats,
-                           "first": row.first, "last": row.last})
+                .filter_map(|(key, stats)| match key {
+                    GroupKey::Session(Some(session_id)) => Some((session_id, stats)),
+                    _ => None,
                 })
                 .collect();
+            let page = sessions_by_last(store, &filter, offset.saturating_add(limit), &stats)?;
+            let mut sessions = Vec::with_capacity(limit);
+            for (session_id, last) in page.into_iter().skip(offset) {
+                let stats = stats.remove(&session_id).unwrap_or_default();
+                // The session's oldest match: the last one in the store's newest-first order.
+                let oldest = filter
+                    .clone()
+                    .with_session_id(session_id.clone())
+                    .with_offset(usize::try_from(stats.count.saturating_sub(1)).unwrap_or(0))
+                    .with_limit(1);
+                let first = store.query(&oldest)?.first().map_or(last, |s| s.created_at);
+                sessions.push(json!({"session_id": session_id, "stats": stats,
+                                     "first": first, "last": last}));
+            }
             Ok(Json(json!({"sessions": sessions})))
         })
         .await
+}
+
+/// The first `wanted` sessions of `known` in order of their newest matching trace,
+/// newest first, each with that trace's time: reads matches newest first, a page at
+/// a time, and stops once it has them (or has seen every known session).
+fn sessions_by_last(
+    store: &dyn TraceStore,
+    filter: &TraceFilter,
+    wanted: usize,
+    known: &HashMap<String, TraceStats>,
+) -> ApiResult<Vec<(String, Timestamp)>> {
+    let wanted = wanted.min(known.len());
+    let mut order = Vec::with_capacity(wanted);
+    let mut seen = HashSet::with_capacity(wanted);
+    let mut walk = filter.clone().with_limit(SESSION_WALK_PAGE);
+    while order.len() < wanted {
+        let page = store.query(&walk)?;
+        for summary in &page {
+            if let Some(session_id) = &summary.session_id
+                && known.contains_key(session_id)
+                && seen.insert(session_id.clone())
+            {
+                order.push((session_id.clone(), summary.created_at));
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == SESSION_WALK_PAGE => walk.after = Some(last.cursor()),
+            _ => break,
+        }
+    }
+    order.truncate(wanted);
+    Ok(order)
 }
 
 async fn get_session(
@@ -295,7 +316,7 @@ async fn delete_matching(State(state): State<AppState>, RawQuery(query): RawQuer
     params.finish()?;
     if !confirm {
         return Err(ApiError::invalid(
-            "deleting by filter needs confirm=true (check what it selects with /api/traces/count first)",
+            "deleting by filter needs confirm=true (check what it selects with /api/count first)",
         ));
     }
     let deleted = state

@@ -1,16 +1,27 @@
 //! Reading request bodies without trusting the client's sizes.
 
 use std::io::Read;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Kind};
 
 /// The whole body, refused with 413 as soon as it passes `limit` bytes, whatever the
-/// `Content-Length` header claims.
-pub(crate) async fn read_limited(body: Body, limit: usize) -> ApiResult<Bytes> {
-    match Limited::new(body, limit).collect().await {
+/// `Content-Length` header claims, and with 408 if it has not all arrived within
+/// `timeout` (a client trickling bytes must not hold the request open for ever).
+pub(crate) async fn read_limited(body: Body, limit: usize, timeout: Duration) -> ApiResult<Bytes> {
+    let Ok(read) = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await else {
+        return Err(ApiError::new(
+            Kind::RequestTimeout,
+            format!(
+                "the request body did not arrive within {}",
+                humantime::format_duration(timeout)
+            ),
+        ));
+    };
+    match read {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
             Err(ApiError::too_large(limit))
@@ -33,7 +44,7 @@ pub(crate) fn gunzip_limited(compressed: &[u8], limit: usize) -> ApiResult<Vec<u
         .map_err(|error| ApiError::invalid(format!("the gzip body is malformed: {error}")))?;
     if out.len() > limit {
         return Err(ApiError::new(
-            crate::error::Kind::PayloadTooLarge,
+            Kind::PayloadTooLarge,
             format!(
                 "the decompressed request body is larger than the server's limit of {limit} bytes"
             ),
@@ -54,7 +65,7 @@ mod tests {
         let bomb = encoder.finish().unwrap();
         assert!(bomb.len() < 4096);
         let error = gunzip_limited(&bomb, 1000).unwrap_err();
-        assert_eq!(error.kind, crate::error::Kind::PayloadTooLarge);
+        assert_eq!(error.kind, Kind::PayloadTooLarge);
         assert_eq!(gunzip_limited(&bomb, 1 << 20).unwrap().len(), 1 << 20);
         assert!(gunzip_limited(b"not gzip", 1000).is_err());
     }

@@ -16,6 +16,10 @@ pub(crate) enum Kind {
     MethodNotAllowed,
     PayloadTooLarge,
     UnsupportedMediaType,
+    /// The client did not send its body in time.
+    RequestTimeout,
+    /// The server did not finish the request in time.
+    Timeout,
     Backend,
     Internal,
 }
@@ -29,6 +33,8 @@ impl Kind {
             Kind::MethodNotAllowed => "method_not_allowed",
             Kind::PayloadTooLarge => "payload_too_large",
             Kind::UnsupportedMediaType => "unsupported_media_type",
+            Kind::RequestTimeout => "request_timeout",
+            Kind::Timeout => "timeout",
             Kind::Backend => "backend",
             Kind::Internal => "internal",
         }
@@ -42,6 +48,9 @@ impl Kind {
             Kind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Kind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            // 503, which OTLP exporters retry, as they should: the server was slow.
+            Kind::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             Kind::Backend => StatusCode::SERVICE_UNAVAILABLE,
             Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -54,6 +63,7 @@ impl Kind {
             Kind::NotFound => 5,
             Kind::Unauthorized => 16,
             Kind::MethodNotAllowed => 12,
+            Kind::RequestTimeout | Kind::Timeout => 4,
             Kind::Backend => 14,
             Kind::Internal => 13,
         }
@@ -61,7 +71,7 @@ impl Kind {
 }
 
 /// An error answer of the API.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct ApiError {
     pub(crate) kind: Kind,
     pub(crate) message: String,

@@ -5,6 +5,7 @@ mod api;
 mod auth;
 mod body;
 mod error;
+mod ingest;
 mod options;
 mod params;
 mod receiver;
@@ -20,7 +21,9 @@ use tokio_util::task::TaskTracker;
 use tower_http::catch_panic::CatchPanicLayer;
 use trace_store_core::{Error, Result, TraceStore};
 
-pub use options::{DEFAULT_LISTEN, DEFAULT_MAX_BODY, ServerOptions};
+pub use options::{
+    DEFAULT_BODY_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_BODY, DEFAULT_REQUEST_TIMEOUT, ServerOptions,
+};
 
 use error::{ApiError, ApiResult, Kind};
 
@@ -32,6 +35,8 @@ pub(crate) struct AppState {
     /// Store work in flight on the blocking pool, so shutdown can wait for it even
     /// when the client that asked for it has gone away.
     tracker: TaskTracker,
+    /// The one writer that OTLP requests hand their decoded parts to.
+    ingest: Arc<ingest::Ingestor>,
 }
 
 impl AppState {
@@ -66,10 +71,13 @@ fn app_with_tracker(
     options: ServerOptions,
     tracker: TaskTracker,
 ) -> Router {
+    let request_timeout = options.request_timeout;
+    let ingest = Arc::new(ingest::Ingestor::start(Arc::clone(&store), tracker.token()));
     let state = AppState {
         store,
         options: Arc::new(options),
         tracker,
+        ingest,
     };
     // The viewer's shell and assets are outside the token check: they are static,
     // embedded in the binary, hold no trace data, and a browser cannot send a header
@@ -90,7 +98,30 @@ fn app_with_tracker(
         .with_state(state)
         .merge(protected)
         .merge(viewer::routes())
+        .layer(axum::middleware::from_fn(move |request, next| {
+            time_limit(request_timeout, request, next)
+        }))
         .layer(CatchPanicLayer::custom(panic_response))
+}
+
+/// Answers 503 when a request is not done within `limit`, so a slow client or a slow
+/// store cannot hold a connection's request open for ever.
+async fn time_limit(
+    limit: std::time::Duration,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            Kind::Timeout,
+            format!(
+                "the request was not done within {}; store work it started (a write, a delete, a purge) still completes",
+                humantime::format_duration(limit)
+            ),
+        )
+        .into_response(),
+    }
 }
 
 async fn not_found() -> ApiError {

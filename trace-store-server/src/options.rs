@@ -1,11 +1,18 @@
 //! How a server is configured, and the checks made before it binds.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use trace_store_core::{Error, Result};
 
 /// Request bodies (compressed or not) larger than this are refused unless configured.
 pub const DEFAULT_MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// How long a request may take from its headers to its answer unless configured.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a client may take to send a request body unless configured.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The address `trace-store serve` listens on unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4318";
@@ -32,6 +39,11 @@ pub struct ServerOptions {
     pub insecure_no_auth: bool,
     /// Largest request body accepted, before and after gzip decompression.
     pub max_body: usize,
+    /// Longest a request may take; past it the answer is 503 (`timeout`). Store work
+    /// already started (a delete, a purge, an ingest) still completes.
+    pub request_timeout: Duration,
+    /// Longest a client may take to send a request body; past it the answer is 408.
+    pub body_timeout: Duration,
     /// What `/healthz` and `/api/config` show as the store (its URL); passwords in
     /// it are masked before it is shown.
     pub store_label: String,
@@ -44,6 +56,8 @@ impl std::fmt::Debug for ServerOptions {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("insecure_no_auth", &self.insecure_no_auth)
             .field("max_body", &self.max_body)
+            .field("request_timeout", &self.request_timeout)
+            .field("body_timeout", &self.body_timeout)
             .field(
                 "store_label",
                 &trace_store_core::redact_url(&self.store_label),
@@ -59,13 +73,15 @@ impl Default for ServerOptions {
             token: None,
             insecure_no_auth: false,
             max_body: DEFAULT_MAX_BODY,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             store_label: String::new(),
         }
     }
 }
 
 impl ServerOptions {
-    /// Loopback on port 4318, no token, 16 MiB bodies.
+    /// Loopback on port 4318, no token, 16 MiB bodies, 60 s per request, 30 s per body.
     pub fn new() -> ServerOptions {
         ServerOptions::default()
     }
@@ -98,6 +114,20 @@ impl ServerOptions {
         self
     }
 
+    /// Answers 503 to a request not done within `timeout`.
+    #[must_use]
+    pub fn with_request_timeout(mut self, timeout: Duration) -> ServerOptions {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Answers 408 to a request whose body has not all arrived within `timeout`.
+    #[must_use]
+    pub fn with_body_timeout(mut self, timeout: Duration) -> ServerOptions {
+        self.body_timeout = timeout;
+        self
+    }
+
     /// Names the store in `/healthz` and `/api/config` (passwords are masked).
     #[must_use]
     pub fn with_store_label(mut self, store_label: impl Into<String>) -> ServerOptions {
@@ -106,13 +136,19 @@ impl ServerOptions {
     }
 
     /// Rejects what would be unsafe or cannot work: a non-loopback address with no
-    /// token and no `insecure_no_auth`, an empty token, a zero body limit.
+    /// token and no `insecure_no_auth`, an empty token, a zero body limit, a zero
+    /// timeout.
     pub fn validate(&self) -> Result<()> {
         if self.token.as_deref() == Some("") {
             return Err(Error::invalid("the token is empty"));
         }
         if self.max_body == 0 {
             return Err(Error::invalid("max_body must be at least 1 byte"));
+        }
+        if self.request_timeout.is_zero() || self.body_timeout.is_zero() {
+            return Err(Error::invalid(
+                "request_timeout and body_timeout must be longer than zero",
+            ));
         }
         if !self.listen.ip().is_loopback() && self.token.is_none() && !self.insecure_no_auth {
             return Err(Error::invalid(format!(

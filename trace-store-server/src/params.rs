@@ -3,9 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{NaiveDate, NaiveTime, TimeZone, Utc};
 use serde_json::Value;
-use trace_store_core::{Cursor, Status, Timestamp, TraceFilter};
+use trace_store_core::{Cursor, Status, TimeBound, Timestamp, TraceFilter};
 
 use crate::error::{ApiError, ApiResult};
 
@@ -13,8 +12,6 @@ use crate::error::{ApiError, ApiResult};
 pub(crate) const DEFAULT_LIMIT: usize = 50;
 /// Largest page a client may ask for.
 pub(crate) const MAX_LIMIT: usize = 1000;
-
-const DAY_MICROS: i64 = 86_400_000_000;
 
 /// The query string, decoded, each parameter taken out as it is read so that what is
 /// left at the end is unknown (and refused: a typo must not silently widen a delete).
@@ -111,10 +108,10 @@ impl Params {
         }
         let now = Timestamp::now();
         if let Some(since) = self.take("since") {
-            filter.since = Some(parse_time("since", &since, now, DayEnd::Start)?);
+            filter.since = Some(parse_time("since", &since, TimeBound::Since, now)?);
         }
         if let Some(until) = self.take("until") {
-            filter.until = Some(parse_time("until", &until, now, DayEnd::End)?);
+            filter.until = Some(parse_time("until", &until, TimeBound::Until, now)?);
         }
         filter.min_steps = self.take_number("min_steps")?;
         filter.max_steps = self.take_number("max_steps")?;
@@ -177,45 +174,20 @@ fn parse_score(text: &str) -> ApiResult<(String, Option<f64>, Option<f64>)> {
     Ok((name.to_owned(), bound(min)?, bound(max)?))
 }
 
-/// Which end of a day a bare date stands for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum DayEnd {
-    Start,
-    End,
+/// A `since` / `until` parameter, parsed by core's [`TimeBound`] (the CLI's parser
+/// too), its error naming the parameter.
+fn parse_time(name: &str, text: &str, bound: TimeBound, now: Timestamp) -> ApiResult<Timestamp> {
+    bound
+        .parse_at(text, now)
+        .map_err(|error| ApiError::invalid(format!("parameter {name}: {}", describe(error))))
 }
 
-/// An RFC 3339 time, a UTC date (`until` takes in the whole day), `now`, or a time
-/// ago (`30m`, `24h`, `7d`, `1h30m`).
-pub(crate) fn parse_time(
-    name: &str,
-    text: &str,
-    now: Timestamp,
-    day_end: DayEnd,
-) -> ApiResult<Timestamp> {
-    let text = text.trim();
-    if text == "now" {
-        return Ok(now);
-    }
-    if let Ok(timestamp) = text.parse::<Timestamp>() {
-        return Ok(timestamp);
-    }
-    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        let midnight = Utc.from_utc_datetime(&date.and_time(NaiveTime::MIN));
-        let start = Timestamp::from_datetime(midnight)
-            .map_err(|error| ApiError::invalid(format!("parameter {name}: {error}")))?;
-        return Ok(match day_end {
-            DayEnd::Start => start,
-            DayEnd::End => start.saturating_add_micros(DAY_MICROS - 1),
-        });
-    }
-    match humantime::parse_duration(text) {
-        Ok(duration) => {
-            let micros = i64::try_from(duration.as_micros()).unwrap_or(i64::MAX);
-            Ok(now.saturating_add_micros(-micros))
-        }
-        Err(_) => Err(ApiError::invalid(format!(
-            "parameter {name}: {text:?} is not an RFC 3339 time (2026-01-15T09:00:00Z), a date (2026-01-15) or a time ago (30m, 24h, 7d)"
-        ))),
+/// An error's message without the `invalid input:` prefix, for a message that adds
+/// its own context.
+pub(crate) fn describe(error: trace_store_core::Error) -> String {
+    match error {
+        trace_store_core::Error::InvalidInput { message } => message,
+        other => other.to_string(),
     }
 }
 
@@ -267,20 +239,23 @@ mod tests {
                 .message
                 .contains("score")
         );
-        let now = Timestamp::from_micros(10 * DAY_MICROS).unwrap();
+        let day = 86_400_000_000;
+        let now = Timestamp::from_micros(10 * day).unwrap();
+        let since = |text| parse_time("since", text, TimeBound::Since, now);
+        assert_eq!(since("7d").unwrap().as_micros(), 3 * day);
         assert_eq!(
-            parse_time("since", "7d", now, DayEnd::Start)
-                .unwrap()
-                .as_micros(),
-            3 * DAY_MICROS
+            since("7d ago").unwrap().as_micros(),
+            3 * day,
+            "the CLI's form"
         );
-        let end = parse_time("until", "1970-01-02", now, DayEnd::End).unwrap();
-        assert_eq!(end.as_micros(), 2 * DAY_MICROS - 1);
+        let end = parse_time("until", "1970-01-02", TimeBound::Until, now).unwrap();
+        assert_eq!(end.as_micros(), 2 * day - 1);
+        let message = parse_time("until", "yesterday-ish", TimeBound::Until, now)
+            .unwrap_err()
+            .message;
         assert!(
-            parse_time("until", "yesterday-ish", now, DayEnd::End)
-                .unwrap_err()
-                .message
-                .starts_with("parameter until")
+            message.starts_with("parameter until: \"yesterday-ish\" is not a time"),
+            "{message}"
         );
     }
 

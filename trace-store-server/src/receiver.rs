@@ -75,9 +75,9 @@ async fn export_traces(State(state): State<AppState>, headers: HeaderMap, body: 
     }
 }
 
-/// Reads, decompresses and decodes the whole request before folding anything into
-/// the store, so a malformed body writes nothing. Returns the rejected span count
-/// and why.
+/// Reads, decompresses and decodes the whole request before handing anything to the
+/// writer, so a malformed body writes nothing; answers once the parts are written.
+/// Returns the rejected span count and why.
 async fn ingest(
     state: &AppState,
     headers: &HeaderMap,
@@ -86,9 +86,10 @@ async fn ingest(
 ) -> ApiResult<(u64, String)> {
     let gzip = is_gzip(headers)?;
     let max_body = state.options.max_body;
-    let bytes = read_limited(body, max_body).await?;
-    state
-        .blocking(move |store| {
+    let bytes = read_limited(body, max_body, state.options.body_timeout).await?;
+    // Decoding validates every part (invalid spans come back as rejected).
+    let ingest = state
+        .blocking(move |_| {
             let decompressed;
             let payload: &[u8] = if gzip {
                 decompressed = gunzip_limited(&bytes, max_body)?;
@@ -96,18 +97,14 @@ async fn ingest(
             } else {
                 &bytes
             };
-            // Decoding validates every part (invalid spans come back as rejected), and
-            // nothing is merged before the whole body decoded; each merge is per trace.
-            let ingest = trace_store_otlp::decode_traces(payload, encoding)?;
-            for part in &ingest.parts {
-                store.merge(part)?;
-            }
-            Ok((
-                ingest.rejected_spans,
-                ingest.error_message.unwrap_or_default(),
-            ))
+            Ok(trace_store_otlp::decode_traces(payload, encoding)?)
         })
-        .await
+        .await?;
+    state.ingest.write(ingest.parts).await?;
+    Ok((
+        ingest.rejected_spans,
+        ingest.error_message.unwrap_or_default(),
+    ))
 }
 
 fn otlp_response(status: StatusCode, encoding: Encoding, body: Vec<u8>) -> Response {

@@ -106,7 +106,7 @@ async fn list_filters_and_pages() {
     assert_eq!(seen, ids(&all, "traces"));
     assert_eq!(seen.len(), 11);
 
-    let (status, body) = server.get("/api/traces/count?name=researcher").await;
+    let (status, body) = server.get("/api/count?name=researcher").await;
     assert_eq!((status, body["count"].as_u64()), (200, Some(5)));
 }
 
@@ -142,7 +142,7 @@ async fn bad_parameters_are_400_naming_the_parameter() {
     assert!(error_kind(&body).1.contains("group"));
     let (status, body) = server.get("/api/nothing-here").await;
     assert_eq!((status, error_kind(&body).0), (404, "not_found"));
-    let (status, body) = server.post_empty("/api/traces/count").await;
+    let (status, body) = server.post_empty("/api/count").await;
     assert_eq!(status, 405, "{body}");
 }
 
@@ -343,9 +343,9 @@ async fn delete_one_and_by_filter() {
         .post_empty("/api/delete?name=writer&confirm=true")
         .await;
     assert_eq!((status, body["deleted"].clone()), (200, json!(4)), "{body}");
-    let (_, body) = server.get("/api/traces/count?name=writer").await;
+    let (_, body) = server.get("/api/count?name=writer").await;
     assert_eq!(body["count"], 0);
-    let (_, body) = server.get("/api/traces/count").await;
+    let (_, body) = server.get("/api/count").await;
     assert_eq!(body["count"], 6);
     let (status, _) = server
         .post_empty("/api/delete?nmae=researcher&confirm=true")
@@ -443,4 +443,132 @@ async fn store_url_secrets_are_never_shown() {
             "{path}: {body}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exactly_full_last_page_has_no_next() {
+    let server = TestServer::start().await;
+    seed(&*server.store);
+    let (_, body) = server.get("/api/traces?limit=11").await;
+    assert_eq!(ids(&body, "traces").len(), 11);
+    assert_eq!(
+        body["next"],
+        Value::Null,
+        "nothing follows a page holding the rest"
+    );
+    let (_, body) = server.get("/api/traces?limit=10").await;
+    let next = body["next"]
+        .as_str()
+        .expect("a page with one more behind it")
+        .to_owned();
+    let (_, body) = server
+        .get(&format!("/api/traces?limit=1&after={next}"))
+        .await;
+    assert_eq!(ids(&body, "traces"), ["run-9"]);
+    assert_eq!(body["next"], Value::Null);
+    let (_, body) = server.get("/api/traces?limit=0").await;
+    assert_eq!(
+        (ids(&body, "traces").len(), &body["next"]),
+        (0, &Value::Null)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_named_count_is_reachable() {
+    let server = TestServer::start().await;
+    server
+        .store
+        .save(&Trace::new("count").with_name("counted"))
+        .unwrap();
+    let (status, body) = server.get("/api/traces/count").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["trace"]["name"], "counted");
+    let (_, body) = server.get("/api/count").await;
+    assert_eq!(body["count"], 1);
+    let (status, body) = server.delete("/api/traces/count").await;
+    assert_eq!((status, &body["deleted"]), (200, &json!(true)));
+}
+
+/// Sessions ordered by their newest matching trace, with totals, first and last,
+/// checked against a brute-force reading of every summary, over more traces than
+/// the server reads per step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_page_over_many_traces() {
+    let server = TestServer::start().await;
+    let base = Timestamp::now().saturating_add_micros(-2000 * HOUR);
+    let traces: Vec<Trace> = (0..1300i64)
+        .map(|i| {
+            let mut trace = Trace::new(format!("t-{i:04}"))
+                .with_created_at(base.saturating_add_micros(i * HOUR))
+                .with_status(if i % 7 == 0 {
+                    Status::Error
+                } else {
+                    Status::Ok
+                })
+                .with_step(Step::llm_call("m").with_usage(u64::try_from(i).unwrap(), 1));
+            // Session k holds traces k, k+37, ...: newest activity order is k descending
+            // among those still under 1300; a third of the traces have no session.
+            if i % 3 != 0 {
+                trace = trace.with_session_id(format!("s-{:02}", i % 37));
+            }
+            trace
+        })
+        .collect();
+    server.store.save_many(&traces).unwrap();
+
+    let expected = |filter: &trace_store_core::TraceFilter| -> Vec<Value> {
+        let summaries = server.store.query(filter).unwrap();
+        let mut rows: Vec<(String, Timestamp, Timestamp, u64, u64)> = Vec::new();
+        for summary in &summaries {
+            let Some(session) = &summary.session_id else {
+                continue;
+            };
+            match rows.iter_mut().find(|row| &row.0 == session) {
+                Some(row) => {
+                    row.2 = summary.created_at;
+                    row.3 += 1;
+                    row.4 += summary.input_tokens;
+                }
+                None => rows.push((
+                    session.clone(),
+                    summary.created_at,
+                    summary.created_at,
+                    1,
+                    summary.input_tokens,
+                )),
+            }
+        }
+        rows.into_iter()
+            .map(|(id, last, first, count, tokens)| {
+                json!({"session_id": id, "last": last, "first": first, "count": count, "tokens": tokens})
+            })
+            .collect()
+    };
+    let shown = |body: &Value| -> Vec<Value> {
+        body["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                json!({"session_id": s["session_id"], "last": s["last"], "first": s["first"],
+                       "count": s["stats"]["count"], "tokens": s["stats"]["input_tokens"]})
+            })
+            .collect()
+    };
+    let all = expected(&trace_store_core::TraceFilter::new());
+    assert_eq!(all.len(), 37);
+    let (status, body) = server.get("/api/sessions?limit=1000").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(shown(&body), all);
+    let (_, body) = server.get("/api/sessions?limit=5&offset=30").await;
+    assert_eq!(shown(&body), all[30..35]);
+    let (_, body) = server.get("/api/sessions").await;
+    assert_eq!(shown(&body), all, "the default page (50) holds all 37");
+    let errors = trace_store_core::TraceFilter::new().with_status(Status::Error);
+    let (_, body) = server
+        .get("/api/sessions?status=error&limit=3&offset=2")
+        .await;
+    assert_eq!(shown(&body), expected(&errors)[2..5]);
+    let (_, body) = server.get("/api/sessions?offset=100").await;
+    assert_eq!(shown(&body), Vec::<Value>::new());
 }

@@ -14,7 +14,7 @@ const TOKEN: &str = "correct horse battery staple";
 /// Every data route, with a method it takes.
 const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/traces"),
-    ("GET", "/api/traces/count"),
+    ("GET", "/api/count"),
     ("GET", "/api/traces/run-1"),
     ("DELETE", "/api/traces/run-1"),
     ("POST", "/api/traces/run-1/scores"),

@@ -58,7 +58,7 @@ function query(params) {
 export const api = {
   config: () => call('GET', '/api/config'),
   traces: (params) => call('GET', `/api/traces${query(params)}`),
-  count: (params) => call('GET', `/api/traces/count${query(params)}`),
+  count: (params) => call('GET', `/api/count${query(params)}`),
   trace: (runId) => call('GET', `/api/traces/${enc(runId)}`),
   deleteTrace: (runId) => call('DELETE', `/api/traces/${enc(runId)}`),
   addScore: (runId, score) => call('POST', `/api/traces/${enc(runId)}/scores`, score),

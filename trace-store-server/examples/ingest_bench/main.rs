@@ -1,17 +1,29 @@
-//! Ingest benchmark for `trace-store serve` (not a test; prints figures as JSON).
+//! Ingest benchmark for `trace-store serve` (not a test; prints figures as JSON lines),
+//! optionally beside Arize Phoenix fed the very same payloads in the same run.
 //!
 //! ```sh
 //! cargo run --release -p trace-store-server --example ingest_bench
 //! cargo run --release -p trace-store-server --example ingest_bench -- --serve-binary target/release/trace-store
+//! # Phoenix beside it (scripts/interop-phoenix --bench installs and starts it):
+//! cargo run --release -p trace-store-server --example ingest_bench -- \
+//!     --phoenix http://127.0.0.1:6006 --phoenix-pid PID
 //! ```
 //!
 //! 1. Throughput: 4 concurrent exporters post protobuf batches of 512 spans (32 traces
-//!    of 16 GenAI spans each) as fast as the server answers, into a SQLite file.
+//!    of 16 GenAI spans each) as fast as the server answers, into a SQLite file; a
+//!    429 or 503 is retried as an OTLP exporter retries it. No new batch starts after
+//!    `--budget` seconds (120), so a slow target is measured on part of the payloads.
+//!    For Phoenix, which answers before it stores, both the answered rate and the
+//!    stored rate (until its span count reaches what it accepted) are reported.
 //! 2. Latency: an open-loop sender offers 5,000 spans/s (64-span batches, about 78
-//!    requests/s) for 15 s and reports request latency percentiles.
-//! 3. With `--serve-binary PATH`: the resident memory of an idle `trace-store serve`.
+//!    requests/s) for 15 s and reports request latency percentiles (a request still
+//!    refused after 30 s of retries is dropped, and counts as slowest).
+//! 3. Idle resident memory: this program's `--idle-serve` (the same server, release
+//!    build, nothing else in the process), the `trace-store` CLI when given, and the
+//!    Phoenix process tree before any load.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -21,6 +33,8 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use trace_store_core::{TraceFilter, TraceStore};
 use trace_store_server::{Server, ServerOptions};
+
+mod phoenix;
 
 const SPANS_PER_TRACE: u64 = 16;
 
@@ -100,22 +114,102 @@ fn batch(first_trace: u64, spans: u64, start_nanos: u64) -> Vec<u8> {
     .encode_to_vec()
 }
 
-async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Duration {
-    let started = Instant::now();
-    let response = client
-        .post(url)
-        .header("content-type", "application/x-protobuf")
-        .body(body)
-        .send()
-        .await
-        .expect("POST");
-    assert_eq!(response.status(), 200, "{:?}", response.text().await);
-    started.elapsed()
+/// Where the payloads go: `trace-store serve` (in this process) or Phoenix.
+enum Target {
+    TraceStore {
+        url: String,
+        store: Arc<dyn TraceStore>,
+    },
+    Phoenix(phoenix::Phoenix),
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index].as_secs_f64() * 1000.0
+impl Target {
+    fn name(&self) -> &'static str {
+        match self {
+            Target::TraceStore { .. } => "trace-store",
+            Target::Phoenix(_) => "phoenix",
+        }
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            Target::TraceStore { url, .. } => url,
+            Target::Phoenix(phoenix) => &phoenix.traces_url,
+        }
+    }
+
+    /// Spans stored so far.
+    async fn stored_spans(&self, client: &reqwest::Client) -> u64 {
+        match self {
+            Target::TraceStore { store, .. } => {
+                store.count(&TraceFilter::new()).unwrap() * SPANS_PER_TRACE
+            }
+            Target::Phoenix(phoenix) => phoenix.span_count(client).await,
+        }
+    }
+
+    /// Waits until `spans` are stored (at most `patience`); the spans stored then.
+    async fn wait_stored(&self, client: &reqwest::Client, spans: u64, patience: Duration) -> u64 {
+        let deadline = Instant::now() + patience;
+        loop {
+            let stored = self.stored_spans(client).await;
+            if stored >= spans || Instant::now() >= deadline {
+                return stored;
+            }
+            // Gently: counting Phoenix's spans is a query over all of them.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+/// Retries made after a 429 or 503 ("at capacity"), as an OTLP exporter makes them.
+static RETRIES: AtomicU64 = AtomicU64::new(0);
+
+/// Posts one body until it is accepted, retrying 429 and 503 as an OTLP exporter does
+/// (after `Retry-After`, else 100 ms doubling to 2 s); the time until accepted, or
+/// `None` if it was not accepted within `give_up`.
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+    give_up: Option<Duration>,
+) -> Option<Duration> {
+    let body = axum::body::Bytes::from(body);
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let response = client
+            .post(url)
+            .header("content-type", "application/x-protobuf")
+            .body(body.clone())
+            .send()
+            .await
+            .expect("POST");
+        let status = response.status().as_u16();
+        if status == 200 {
+            return Some(started.elapsed());
+        }
+        assert!(
+            status == 429 || status == 503,
+            "{status}: {:?}",
+            response.text().await
+        );
+        let wait = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+            .map_or(backoff, Duration::from_secs);
+        if give_up.is_some_and(|limit| started.elapsed() + wait > limit) {
+            return None;
+        }
+        RETRIES.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(wait).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 fn now_nanos() -> u64 {
@@ -125,52 +219,88 @@ fn now_nanos() -> u64 {
         .as_nanos() as u64
 }
 
-async fn throughput(url: &str, store: &dyn TraceStore) -> f64 {
-    const EXPORTERS: u64 = 4;
-    const BATCHES_PER_EXPORTER: u64 = 50;
-    const BATCH: u64 = 512;
-    let start = now_nanos();
-    let mut work = Vec::new();
-    for exporter in 0..EXPORTERS {
-        let bodies: Vec<Vec<u8>> = (0..BATCHES_PER_EXPORTER)
-            .map(|b| {
-                let first = (exporter * BATCHES_PER_EXPORTER + b) * (BATCH / SPANS_PER_TRACE);
-                batch(first, BATCH, start)
-            })
-            .collect();
-        work.push(bodies);
-    }
+const EXPORTERS: u64 = 4;
+const BATCHES_PER_EXPORTER: u64 = 50;
+const BATCH: u64 = 512;
+
+/// The throughput phase's bodies, per exporter: the same bytes for every target.
+fn throughput_bodies(start: u64) -> Vec<Vec<Vec<u8>>> {
+    (0..EXPORTERS)
+        .map(|exporter| {
+            (0..BATCHES_PER_EXPORTER)
+                .map(|b| {
+                    let first = (exporter * BATCHES_PER_EXPORTER + b) * (BATCH / SPANS_PER_TRACE);
+                    batch(first, BATCH, start)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Spans per second answered, and stored (the same for trace-store, which answers
+/// once the spans are written), and the spans stored. Exporters start no new batch
+/// after `budget`, so a slow target is measured on part of the payloads.
+async fn throughput(target: &Target, work: Vec<Vec<Vec<u8>>>, budget: Duration) -> (f64, f64, u64) {
     let client = reqwest::Client::new();
+    RETRIES.store(0, Ordering::Relaxed);
+    let before = target.stored_spans(&client).await;
+    let sent = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
+    let deadline = started + budget;
     let mut tasks = Vec::new();
     for bodies in work {
         let client = client.clone();
-        let url = url.to_owned();
+        let url = target.url().to_owned();
+        let sent = Arc::clone(&sent);
         tasks.push(tokio::spawn(async move {
             for body in bodies {
-                post(&client, &url, body).await;
+                if Instant::now() >= deadline {
+                    break;
+                }
+                post(&client, &url, body, None).await;
+                sent.fetch_add(BATCH, Ordering::Relaxed);
             }
         }));
     }
     for task in tasks {
         task.await.unwrap();
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    let spans = EXPORTERS * BATCHES_PER_EXPORTER * BATCH;
-    let traces = store.count(&TraceFilter::new()).unwrap();
-    assert_eq!(traces, spans / SPANS_PER_TRACE, "every trace arrived");
-    spans as f64 / elapsed
+    let answered = started.elapsed().as_secs_f64();
+    let spans = sent.load(Ordering::Relaxed);
+    let stored = target
+        .wait_stored(&client, before + spans, Duration::from_secs(900))
+        .await
+        - before;
+    let all_stored = started.elapsed().as_secs_f64();
+    if let Target::TraceStore { .. } = target {
+        assert_eq!(stored, spans, "every trace arrived");
+    }
+    (spans as f64 / answered, stored as f64 / all_stored, stored)
 }
 
-async fn latency(url: &str) -> (usize, f64, f64, f64, f64) {
+struct Latency {
+    requests: usize,
+    /// Requests still refused after [`GIVE_UP`] of retries.
+    dropped: usize,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    max: f64,
+}
+
+/// How long the latency phase's exporter keeps retrying one request (an OTLP exporter
+/// gives up too); a dropped request counts as slower than any answered one.
+const GIVE_UP: Duration = Duration::from_secs(30);
+
+async fn latency(target: &Target, first_trace: u64) -> Latency {
     const RATE: f64 = 5_000.0;
     const BATCH: u64 = 64;
     const SECONDS: f64 = 15.0;
     let requests = (RATE * SECONDS / BATCH as f64) as u64;
     let interval = Duration::from_secs_f64(BATCH as f64 / RATE);
     let start = now_nanos();
-    let first_trace = 1_000_000;
     let client = reqwest::Client::new();
+    RETRIES.store(0, Ordering::Relaxed);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut tasks = Vec::new();
@@ -178,21 +308,31 @@ async fn latency(url: &str) -> (usize, f64, f64, f64, f64) {
         let body = batch(first_trace + r * (BATCH / SPANS_PER_TRACE), BATCH, start);
         ticker.tick().await;
         let client = client.clone();
-        let url = url.to_owned();
-        tasks.push(tokio::spawn(async move { post(&client, &url, body).await }));
+        let url = target.url().to_owned();
+        tasks.push(tokio::spawn(async move {
+            post(&client, &url, body, Some(GIVE_UP)).await
+        }));
     }
     let mut latencies = Vec::new();
     for task in tasks {
-        latencies.push(task.await.unwrap());
+        latencies.push(task.await.unwrap().unwrap_or(Duration::MAX));
     }
     latencies.sort();
-    (
-        latencies.len(),
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99),
-        percentile(&latencies, 0.999),
-        latencies.last().unwrap().as_secs_f64() * 1000.0,
-    )
+    let ms = |d: Duration| {
+        if d == Duration::MAX {
+            f64::INFINITY
+        } else {
+            d.as_secs_f64() * 1000.0
+        }
+    };
+    Latency {
+        requests: latencies.len(),
+        dropped: latencies.iter().filter(|d| **d == Duration::MAX).count(),
+        p50: ms(percentile(&latencies, 0.5)),
+        p99: ms(percentile(&latencies, 0.99)),
+        p999: ms(percentile(&latencies, 0.999)),
+        max: ms(*latencies.last().unwrap()),
+    }
 }
 
 /// Resident memory of an idle server, in MiB, from /proc: `binary` is a
@@ -216,15 +356,9 @@ fn idle_rss(binary: &str) -> f64 {
         .read_line(&mut line)
         .unwrap();
     std::thread::sleep(Duration::from_secs(2));
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let kib = phoenix::rss_kib(child.id()).expect("the server's /proc status");
     let _ = child.kill();
     let _ = child.wait();
-    let kib: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap();
     kib / 1024.0
 }
 
@@ -283,17 +417,61 @@ async fn idle_serve(store_url: &str) {
         .unwrap();
 }
 
+/// Milliseconds as JSON: `null` for a request never answered.
+fn json_ms(ms: f64) -> String {
+    if ms.is_finite() {
+        format!("{ms:.2}")
+    } else {
+        "null".to_owned()
+    }
+}
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if let Some(i) = args.iter().position(|a| a == "--idle-serve") {
-        return idle_serve(&args[i + 1]).await;
+    if let Some(store) = arg(&args, "--idle-serve") {
+        return idle_serve(&store).await;
+    }
+    if let Some(rounds) = arg(&args, "--decode-only") {
+        // For a profiler: decode one 512-span batch N times, nothing else.
+        let rounds: u32 = rounds.parse().expect("--decode-only ROUNDS");
+        let body = batch(9_000_000, 512, now_nanos());
+        for _ in 0..rounds {
+            std::hint::black_box(
+                trace_store_otlp::decode_traces(&body, trace_store_otlp::Encoding::Protobuf)
+                    .unwrap(),
+            );
+        }
+        return;
+    }
+    // Phoenix's idle memory first, before it has seen a span.
+    let phoenix = arg(&args, "--phoenix").map(|base| {
+        let pid = arg(&args, "--phoenix-pid").map(|pid| pid.parse::<u32>().expect("a pid"));
+        phoenix::Phoenix::new(&base, pid)
+    });
+    let mut idle = Vec::new();
+    if let Some(phoenix) = &phoenix
+        && let Some(rss) = phoenix.rss_mib()
+    {
+        idle.push(("phoenix".to_owned(), rss));
+    }
+    // The `trace-store` CLI when given, and this program's `--idle-serve` (the same
+    // server in release mode, nothing else in the process).
+    let own = std::env::current_exe().unwrap().display().to_string();
+    for binary in arg(&args, "--serve-binary").into_iter().chain([own]) {
+        let rss = idle_rss(&binary);
+        idle.push((binary, rss));
+    }
+    for (what, rss) in &idle {
+        println!("{{\"bench\": \"idle_rss\", \"server\": {what:?}, \"rss_mib\": {rss:.1}}}");
     }
     breakdown();
-    let serve_binary = args
-        .iter()
-        .position(|a| a == "--serve-binary")
-        .and_then(|i| args.get(i + 1).cloned());
 
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn TraceStore> =
@@ -305,24 +483,56 @@ async fn main() {
     let running = tokio::spawn(server.run_until(async {
         let _ = stopped.await;
     }));
+    let mut targets = vec![Target::TraceStore { url, store }];
+    targets.extend(phoenix.map(Target::Phoenix));
 
-    let spans_per_second = throughput(&url, &*store).await;
-    println!(
-        "{{\"bench\": \"ingest_throughput\", \"exporters\": 4, \"batch_spans\": 512, \"spans_per_second\": {spans_per_second:.0}}}"
+    let budget = Duration::from_secs(
+        arg(&args, "--budget").map_or(120, |secs| secs.parse().expect("--budget SECONDS")),
     );
-    let (n, p50, p99, p999, max) = latency(&url).await;
-    println!(
-        "{{\"bench\": \"latency_at_5000_spans_per_second\", \"batch_spans\": 64, \"requests\": {n}, \"p50_ms\": {p50:.2}, \"p99_ms\": {p99:.2}, \"p999_ms\": {p999:.2}, \"max_ms\": {max:.2}}}"
-    );
-    let _ = stop.send(());
-    running.await.unwrap().unwrap();
-    // The `trace-store` CLI when given, and this program's `--idle-serve` (the same
-    // server in release mode, nothing else in the process).
-    let own = std::env::current_exe().unwrap().display().to_string();
-    for binary in serve_binary.into_iter().chain([own]) {
+    let start = now_nanos();
+    let mut rates = Vec::new();
+    for target in &targets {
+        let (answered, stored, spans) = throughput(target, throughput_bodies(start), budget).await;
         println!(
-            "{{\"bench\": \"idle_rss\", \"binary\": {binary:?}, \"rss_mib\": {:.1}}}",
-            idle_rss(&binary)
+            "{{\"bench\": \"ingest_throughput\", \"server\": \"{}\", \"exporters\": {EXPORTERS}, \"batch_spans\": {BATCH}, \"spans_answered_per_second\": {answered:.0}, \"spans_stored_per_second\": {stored:.0}, \"spans_stored\": {spans}, \"retries\": {}}}",
+            target.name(),
+            RETRIES.load(Ordering::Relaxed)
+        );
+        rates.push(stored);
+    }
+    let mut p99s = Vec::new();
+    for target in &targets {
+        let l = latency(target, 1_000_000).await;
+        println!(
+            "{{\"bench\": \"latency_at_5000_spans_per_second\", \"server\": \"{}\", \"batch_spans\": 64, \"requests\": {}, \"dropped_after_{}s\": {}, \"p50_ms\": {}, \"p99_ms\": {}, \"p999_ms\": {}, \"max_ms\": {}, \"retries\": {}}}",
+            target.name(),
+            l.requests,
+            GIVE_UP.as_secs(),
+            l.dropped,
+            json_ms(l.p50),
+            json_ms(l.p99),
+            json_ms(l.p999),
+            json_ms(l.max),
+            RETRIES.load(Ordering::Relaxed)
+        );
+        p99s.push((l.p50, l.p99));
+    }
+    if targets.len() == 2 {
+        let phoenix_rss = idle
+            .iter()
+            .find(|(what, _)| what == "phoenix")
+            .map(|(_, r)| *r);
+        let own_rss = idle.last().map(|(_, r)| *r);
+        println!(
+            "{{\"bench\": \"ratios_trace_store_vs_phoenix\", \"stored_spans_per_second\": {:.2}, \"phoenix_p50_over_ours\": {}, \"phoenix_p99_over_ours\": {}, \"phoenix_idle_rss_over_ours\": {}}}",
+            rates[0] / rates[1],
+            json_ms(p99s[1].0 / p99s[0].0),
+            json_ms(p99s[1].1 / p99s[0].1),
+            phoenix_rss
+                .zip(own_rss)
+                .map_or("null".to_owned(), |(p, o)| format!("{:.1}", p / o))
         );
     }
+    let _ = stop.send(());
+    running.await.unwrap().unwrap();
 }

@@ -28,9 +28,17 @@ impl TestServer {
     }
 
     pub async fn start_with(options: ServerOptions) -> TestServer {
+        TestServer::start_over(options, |store| store).await
+    }
+
+    /// A server over `wrap(the SQLite store)`; `self.store` is the wrapped store.
+    pub async fn start_over(
+        options: ServerOptions,
+        wrap: impl FnOnce(Arc<dyn TraceStore>) -> Arc<dyn TraceStore>,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("traces.db");
-        let store: Arc<dyn TraceStore> = Arc::new(SqliteStore::open(&path).expect("sqlite"));
+        let store: Arc<dyn TraceStore> = wrap(Arc::new(SqliteStore::open(&path).expect("sqlite")));
         let options = options
             .with_listen("127.0.0.1:0".parse().unwrap())
             .with_store_label(format!("sqlite://{}", path.display()));
