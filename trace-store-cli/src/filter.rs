@@ -1,12 +1,9 @@
 //! Parsing of filter values given on the command line.
 
-use chrono::{NaiveDate, NaiveTime, TimeZone, Utc};
 use serde_json::Value;
-use trace_store::{Status, Timestamp};
+use trace_store::{Status, TimeBound, Timestamp};
 
 use crate::error::describe;
-
-const DAY_MICROS: i64 = 86_400_000_000;
 
 /// One `--meta KEY=VALUE`.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,55 +46,21 @@ fn quoted_key(text: &str) -> Result<(String, &str), String> {
         .ok_or_else(|| "expected '=' right after the quoted key, as in '\"a=b\"=1'".to_owned())
 }
 
-/// Which end of a day a bare date stands for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum DayEnd {
-    /// `--since 2026-01-15`: from its first microsecond.
-    Start,
-    /// `--until 2026-01-15`: to its last, so the range takes in the whole day.
-    End,
-}
-
 /// `--since`: an RFC 3339 date-time, a date (from its midnight UTC), `now`, or a time
-/// ago such as `7d`, `12h`, `90m`, `2w`, `1h30m` (an `ago` suffix is allowed).
+/// ago such as `7d`, `12h`, `90m`, `2w`, `1h30m` (an `ago` suffix is allowed): core's
+/// [`TimeBound`], the parser the server's `?since=` uses too.
 pub(crate) fn parse_since(text: &str) -> Result<Timestamp, String> {
-    parse_time_at(text, Timestamp::now(), DayEnd::Start)
+    TimeBound::Since
+        .parse(text)
+        .map_err(|error| describe(&error))
 }
 
 /// `--until`: as `--since`, except that a date runs to the end of that day (UTC), so
 /// `--until 2026-01-31` includes the 31st, as the inclusive range promises.
 pub(crate) fn parse_until(text: &str) -> Result<Timestamp, String> {
-    parse_time_at(text, Timestamp::now(), DayEnd::End)
-}
-
-fn parse_time_at(text: &str, now: Timestamp, day_end: DayEnd) -> Result<Timestamp, String> {
-    let text = text.trim();
-    if text == "now" {
-        return Ok(now);
-    }
-    if let Ok(timestamp) = text.parse::<Timestamp>() {
-        return Ok(timestamp);
-    }
-    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        let midnight = Utc.from_utc_datetime(&date.and_time(NaiveTime::MIN));
-        let start = Timestamp::from_datetime(midnight).map_err(|error| describe(&error))?;
-        return Ok(match day_end {
-            DayEnd::Start => start,
-            // Clamped, so 9999-12-31 ends at the last timestamp there is.
-            DayEnd::End => start.saturating_add_micros(DAY_MICROS - 1),
-        });
-    }
-    let ago = text.strip_suffix("ago").unwrap_or(text).trim_end();
-    match humantime::parse_duration(ago) {
-        Ok(duration) => {
-            let micros = i64::try_from(duration.as_micros()).unwrap_or(i64::MAX);
-            Ok(now.saturating_add_micros(-micros))
-        }
-        Err(_) => Err(
-            "expected an RFC 3339 time (2026-01-15T09:00:00Z), a date (2026-01-15) or a time ago (7d, 12h, 30m)"
-                .to_owned(),
-        ),
-    }
+    TimeBound::Until
+        .parse(text)
+        .map_err(|error| describe(&error))
 }
 
 /// One `--score NAME=MIN..MAX`: either bound may be left out (`helpful=1..`,
@@ -211,46 +174,31 @@ mod tests {
     }
 
     #[test]
-    fn times_absolute_dates_and_relative() {
-        let now: Timestamp = "2026-01-31T12:00:00Z".parse().unwrap();
-        let at = |text| parse_time_at(text, now, DayEnd::Start).map(|t| t.to_string());
-        assert_eq!(
-            at("2026-01-15T09:00:00+01:00").unwrap(),
-            "2026-01-15T08:00:00.000000Z"
+    fn since_and_until_are_cores_time_bounds() {
+        // The forms themselves are tested in core (TimeBound); here, the wiring: which
+        // end of a date each flag takes, "ago", and a message without the error prefix.
+        assert!(
+            parse_since("2026-01-15")
+                .unwrap()
+                .to_string()
+                .starts_with("2026-01-15T00:00:00")
         );
-        assert_eq!(at("2026-01-15").unwrap(), "2026-01-15T00:00:00.000000Z");
-        assert_eq!(at("7d").unwrap(), "2026-01-24T12:00:00.000000Z");
-        assert_eq!(at("12h").unwrap(), "2026-01-31T00:00:00.000000Z");
-        assert_eq!(at("1h30m ago").unwrap(), "2026-01-31T10:30:00.000000Z");
-        assert_eq!(at("2w").unwrap(), "2026-01-17T12:00:00.000000Z");
-        assert_eq!(at("now").unwrap(), now.to_string());
-        assert_eq!(at("100000y").unwrap(), Timestamp::MIN.to_string());
-        for bad in [
-            "yesterday",
-            "2026-13-01",
-            "7x",
-            "",
-            "-3d",
-            "2026-01-15T09:00:00",
-        ] {
-            assert!(at(bad).is_err(), "{bad}");
-        }
-        let error = at("0000-01-01").unwrap_err();
-        assert!(!error.starts_with("invalid input"), "{error}");
-    }
-
-    #[test]
-    fn a_date_as_the_upper_bound_takes_in_the_whole_day() {
-        let now: Timestamp = "2026-01-31T12:00:00Z".parse().unwrap();
-        let until = |text| parse_time_at(text, now, DayEnd::End).map(|t| t.to_string());
-        assert_eq!(until("2026-01-15").unwrap(), "2026-01-15T23:59:59.999999Z");
-        assert_eq!(until("9999-12-31").unwrap(), Timestamp::MAX.to_string());
-        // Times and times ago are instants: no day to extend.
-        assert_eq!(
-            until("2026-01-15T00:00:00Z").unwrap(),
-            "2026-01-15T00:00:00.000000Z"
+        assert!(
+            parse_until("2026-01-15")
+                .unwrap()
+                .to_string()
+                .starts_with("2026-01-15T23:59:59")
         );
-        assert_eq!(until("12h").unwrap(), "2026-01-31T00:00:00.000000Z");
+        let day = 86_400_000_000;
+        let ago = parse_since("30d ago").unwrap().as_micros();
+        assert!((Timestamp::now().as_micros() - ago - 30 * day).abs() < 60_000_000);
+        let error = parse_since("yesterday").unwrap_err();
+        assert!(error.starts_with("\"yesterday\" is not a time"), "{error}");
+        assert!(
+            !parse_until("0000-01-01")
+                .unwrap_err()
+                .starts_with("invalid input")
+        );
     }
 
     #[test]

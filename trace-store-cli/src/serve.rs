@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
 use trace_store_server::{DEFAULT_LISTEN, DEFAULT_MAX_BODY, Server, ServerOptions};
@@ -31,6 +32,13 @@ pub(crate) struct ServeArgs {
     /// Largest request body in bytes, before and after gzip decompression.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY)]
     max_body: usize,
+    /// Longest a request may take before it is answered 503 [default: 60s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    request_timeout: Option<Duration>,
+    /// Longest a client may take to send a request body before it is answered 408
+    /// [default: 30s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    body_timeout: Option<Duration>,
     /// If the store holds no traces yet, fill it with the sample runs of `demo` first,
     /// so there is something to look at.
     #[arg(long)]
@@ -46,6 +54,12 @@ pub(crate) fn run(url: &str, args: &ServeArgs) -> CliResult {
         .with_store_label(display(url));
     if let Some(token) = &args.token {
         options = options.with_token(token.clone());
+    }
+    if let Some(timeout) = args.request_timeout {
+        options = options.with_request_timeout(timeout);
+    }
+    if let Some(timeout) = args.body_timeout {
+        options = options.with_body_timeout(timeout);
     }
     // Refuse an unsafe address before touching the store.
     options.validate()?;
@@ -84,6 +98,16 @@ pub(crate) fn run(url: &str, args: &ServeArgs) -> CliResult {
     })
 }
 
+/// A timeout such as `30s`, `2m` or `500ms`, longer than zero.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text.trim()) {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        _ => Err(format!(
+            "expected a timeout longer than zero such as 30s, 2m or 500ms, not {text:?}"
+        )),
+    }
+}
+
 /// The address a browser on this machine can open: a wildcard bind is reached on
 /// loopback.
 fn shown_addr(addr: SocketAddr) -> SocketAddr {
@@ -119,4 +143,18 @@ fn fragment_encode(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_are_durations_longer_than_zero() {
+        assert_eq!(parse_timeout("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_timeout(" 500ms "), Ok(Duration::from_millis(500)));
+        for bad in ["0s", "soon", "", "-1s"] {
+            assert!(parse_timeout(bad).unwrap_err().contains("timeout"), "{bad}");
+        }
+    }
 }

@@ -128,7 +128,7 @@ fn a_public_address_without_a_token_refuses_to_start() {
 fn serve_demo_fills_an_empty_store_once_and_serves_it() {
     let dir = tempfile::tempdir().unwrap();
     let count = |authority: &str| {
-        let (status, body) = get(authority, "/api/traces/count");
+        let (status, body) = get(authority, "/api/count");
         assert!(status.contains(" 200 "), "{status}");
         let value: serde_json::Value = serde_json::from_str(&body).unwrap();
         value["count"].as_u64().unwrap()
