@@ -103,13 +103,26 @@ impl PostgresServer {
         }) = self.process.take()
         {
             // Kill the server, not the watchdog's clean-up: the data must survive a stop.
+            // The postmaster's children too: a backend outlives a killed postmaster
+            // until it notices, and would go on answering its open connection. Stopped
+            // first, the postmaster cannot fork a replacement in between.
             let _ = Command::new("sh")
                 .arg("-c")
-                .arg("pkill -9 -P \"$1\" >/dev/null 2>&1; true")
+                .arg(
+                    "for pm in $(pgrep -P \"$1\"); do kill -STOP \"$pm\"; pkill -9 -P \"$pm\"; \
+                     kill -9 \"$pm\"; done >/dev/null 2>&1; true",
+                )
                 .arg("sh")
                 .arg(shell.id().to_string())
                 .status();
             let _ = shell.wait();
+            // The port is free once the kernel has closed every socket of the server.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             // The watchdog would remove the directory when the pipe closes; keep it by
             // holding nothing open: the watchdog already ended with its shell.
             drop(lifeline);
