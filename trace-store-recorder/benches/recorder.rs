@@ -168,7 +168,10 @@ fn writer_throughput(c: &mut Criterion) {
     const STEPS: usize = 10;
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(SqliteStore::open(dir.path().join("bench.db")).expect("SQLite"));
-    let recorder = Recorder::spawn(store, RecorderOptions::new().with_queue_capacity(TRACES * 2));
+    let recorder = Recorder::spawn(
+        store,
+        RecorderOptions::new().with_queue_capacity(TRACES * 2),
+    );
     let template: Vec<Step> = (0..STEPS)
         .map(|i| {
             Step::llm_call("gpt-4o-mini")

@@ -218,9 +218,11 @@ impl Recorder {
             pricing: options.pricing,
             capture: capture.clone(),
             max_batch: options.max_batch.max(1),
-            live: live
-                .clone()
-                .zip(options.live_every.map(|every| every.max(Duration::from_millis(1)))),
+            live: live.clone().zip(
+                options
+                    .live_every
+                    .map(|every| every.max(Duration::from_millis(1))),
+            ),
             pending_error: None,
         };
         let worker = std::thread::Builder::new()

@@ -436,7 +436,10 @@ fn ten_thousand_concurrent_runs_do_not_mix_their_steps() {
 #[test]
 fn a_stalled_store_never_blocks_spans_and_drops_are_counted() {
     let stalled = Arc::new(StalledStore::new(MemoryStore::unbounded()));
-    let recorder = Recorder::spawn(stalled.clone(), RecorderOptions::new().with_queue_capacity(64));
+    let recorder = Recorder::spawn(
+        stalled.clone(),
+        RecorderOptions::new().with_queue_capacity(64),
+    );
     let dispatch =
         Dispatch::new(tracing_subscriber::registry().with(TraceLayer::new(recorder.clone())));
     tracing::dispatcher::with_default(&dispatch, || {
@@ -494,7 +497,8 @@ fn secrets_in_span_fields_never_reach_the_store() {
 
 #[test]
 fn metadata_only_stores_no_span_content() {
-    let (store, recorder, dispatch) = setup(RecorderOptions::new().with_capture(Capture::MetadataOnly));
+    let (store, recorder, dispatch) =
+        setup(RecorderOptions::new().with_capture(Capture::MetadataOnly));
     tracing::dispatcher::with_default(&dispatch, || {
         tracing::info_span!(
             "chat",
