@@ -58,25 +58,9 @@ pub const EXCEPTION_STACKTRACE: &str = "exception.stacktrace";
 /// The resource attribute naming the service.
 pub const SERVICE_NAME: &str = "service.name";
 
-/// Operation names of [`GEN_AI_OPERATION_NAME`].
-pub mod operation {
-    /// A chat completion.
-    pub const CHAT: &str = "chat";
-    /// A text completion.
-    pub const TEXT_COMPLETION: &str = "text_completion";
-    /// Gemini's content generation.
-    pub const GENERATE_CONTENT: &str = "generate_content";
-    /// An embeddings call.
-    pub const EMBEDDINGS: &str = "embeddings";
-    /// A tool execution.
-    pub const EXECUTE_TOOL: &str = "execute_tool";
-    /// An agent invocation.
-    pub const INVOKE_AGENT: &str = "invoke_agent";
-    /// An agent creation.
-    pub const CREATE_AGENT: &str = "create_agent";
-    /// A retrieval from a data source.
-    pub const RETRIEVAL: &str = "retrieval";
-}
+/// Operation names of [`GEN_AI_OPERATION_NAME`]: core's, the one list the recorder
+/// and this crate map to step kinds.
+pub use trace_store_core::genai::operation;
 
 /// Marks the span that carries a trace's header fields; it is not a step.
 pub const TRACE_STORE_RUN: &str = "trace_store.run";
