@@ -77,7 +77,7 @@ impl FromStr for Backend {
 pub(crate) enum StoreHandle {
     Memory(MemoryStore),
     Sqlite(SqliteStore),
-    Jsonl(JsonlStore),
+    Jsonl(Box<JsonlStore>),
     Redis(RedisStore),
     Postgres(PostgresStore),
     /// A store the tests build (deliberately wrong ones, to prove the checks fail).
@@ -90,7 +90,7 @@ impl StoreHandle {
         match self {
             StoreHandle::Memory(s) => s,
             StoreHandle::Sqlite(s) => s,
-            StoreHandle::Jsonl(s) => s,
+            StoreHandle::Jsonl(s) => &**s,
             StoreHandle::Redis(s) => s,
             StoreHandle::Postgres(s) => s,
             #[cfg(test)]
@@ -184,10 +184,10 @@ impl Env {
                 self.path(&format!("{name}.db")),
                 SqliteOptions::default().with_durability(d),
             )?),
-            Backend::Jsonl => StoreHandle::Jsonl(JsonlStore::open_with(
+            Backend::Jsonl => StoreHandle::Jsonl(Box::new(JsonlStore::open_with(
                 self.path(&format!("{name}.jsonl")),
                 JsonlOptions::default().with_durability(d),
-            )?),
+            )?)),
             Backend::Redis => StoreHandle::Redis(RedisStore::open(&self.redis()?.store_url(name))?),
             Backend::Postgres => {
                 StoreHandle::Postgres(PostgresStore::open(&self.postgres()?.store_url(name))?)
