@@ -114,10 +114,9 @@ pub(crate) fn parse_group(text: &str) -> Result<trace_store::GroupBy, String> {
     text.parse().map_err(|error| describe(&error))
 }
 
-/// An age such as `30d`, `12h` or `2w` (`--older-than`).
+/// An age such as `30d`, `12h` or `2w` (`--older-than`): core's, as the API reads it.
 pub(crate) fn parse_age(text: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|_| format!("expected an age such as 30d, 12h or 2w, not {text:?}"))
+    trace_store::parse_age(text).map_err(|error| describe(&error))
 }
 
 /// `human`, `llm`, `code` or any other name.

@@ -36,5 +36,5 @@ pub use score::{Score, ScoreSource};
 pub use search::{SEARCH_TEXT_MAX_BYTES, text_contains};
 pub use store::TraceStore;
 pub use summary::{ModelUsage, TraceStats, TraceSummary};
-pub use time_bound::TimeBound;
+pub use time_bound::{TimeBound, parse_age};
 pub use timestamp::Timestamp;

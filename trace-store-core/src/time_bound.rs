@@ -13,8 +13,8 @@ const DAY_MICROS: i64 = 86_400_000_000;
 /// (`2026-01-15`), `now`, or a time ago: whole numbers with units, optionally followed
 /// by `ago` (`30m`, `12h`, `7d`, `2w`, `1h30m`, `1h 30m`, `30d ago`). Units: `s`, `m`,
 /// `h`, `d`, `w`, `M` (30.44 days), `y` (365.25 days), and their long spellings
-/// (`sec`, `min`, `hours`, `days`, `weeks`, `months`, `years`, ...). A time ago too far
-/// back clamps to [`Timestamp::MIN`].
+/// (`sec`, `min`, `hours`, `days`, `weeks`, `months`, `years`, ...): the ages of
+/// [`parse_age`]. A time ago too far back clamps to [`Timestamp::MIN`].
 ///
 /// ```
 /// use trace_store_core::{TimeBound, Timestamp};
@@ -82,48 +82,45 @@ fn describe(error: Error) -> String {
     }
 }
 
-/// Microseconds of a duration such as `7d`, `1h30m` or `1h 30m`, saturating; `None`
-/// unless the whole text is one or more `<whole number><unit>` pieces.
-fn relative_micros(text: &str) -> Option<i64> {
-    let mut rest = text.trim_start();
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total: i64 = 0;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return None;
-        }
-        // Too many digits for u64 is still a (very long) time ago: it clamps.
-        let number = rest[..digits].parse::<u64>().unwrap_or(u64::MAX);
-        rest = rest[digits..].trim_start();
-        let letters = rest
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(rest.len());
-        let unit = unit_micros(&rest[..letters])?;
-        rest = rest[letters..].trim_start();
-        let micros = i64::try_from(u128::from(number) * u128::from(unit)).unwrap_or(i64::MAX);
-        total = total.saturating_add(micros);
-    }
-    Some(total)
+/// Parses an age such as `30d`, `12h`, `2w` or `1h 30m`: whole numbers with units
+/// (`s`, `m`, `h`, `d`, `w`, `M` = 30.44 days, `y` = 365.25 days, their long spellings,
+/// and `ms`, `us`, `ns`), as humantime reads them. This is `--older-than`, the server's
+/// `older_than`, and the relative form of a [`TimeBound`]. Bad text is
+/// [`Error::InvalidInput`] quoting it.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// assert_eq!(trace_store_core::parse_age("1h 30m")?, Duration::from_secs(5_400));
+/// assert!(trace_store_core::parse_age("yesterday").is_err());
+/// # Ok::<(), trace_store_core::Error>(())
+/// ```
+pub fn parse_age(text: &str) -> Result<std::time::Duration> {
+    let invalid = |why: &dyn std::fmt::Display| {
+        Error::invalid(format!(
+            "{text:?} is not an age such as 30d, 12h, 2w or 1h 30m ({why})"
+        ))
+    };
+    whole_numbers(text)
+        .ok_or_else(|| invalid(&"whole numbers only"))
+        .and_then(|text| humantime::parse_duration(text).map_err(|error| invalid(&error)))
 }
 
-/// The units humantime (and so `--older-than`) knows, down to seconds.
-fn unit_micros(unit: &str) -> Option<u64> {
-    const SECOND: u64 = 1_000_000;
-    Some(match unit {
-        "s" | "sec" | "secs" | "second" | "seconds" => SECOND,
-        "m" | "min" | "mins" | "minute" | "minutes" => 60 * SECOND,
-        "h" | "hr" | "hrs" | "hour" | "hours" => 3_600 * SECOND,
-        "d" | "day" | "days" => 86_400 * SECOND,
-        "w" | "week" | "weeks" => 7 * 86_400 * SECOND,
-        "M" | "month" | "months" => 2_630_016 * SECOND,
-        "y" | "year" | "years" => 31_557_600 * SECOND,
-        _ => return None,
-    })
+/// `text` trimmed, unless it holds a fraction: humantime reads `1.5h`, and an age here
+/// is whole numbers of its units, as the CLI and the API have always said.
+fn whole_numbers(text: &str) -> Option<&str> {
+    let text = text.trim();
+    (!text.contains('.')).then_some(text)
+}
+
+/// Microseconds of an age (see [`parse_age`]), saturating: too long an age is still a
+/// (very long) time ago. `None` unless the whole text is an age.
+fn relative_micros(text: &str) -> Option<i64> {
+    match humantime::parse_duration(whole_numbers(text)?) {
+        Ok(age) => Some(i64::try_from(age.as_micros()).unwrap_or(i64::MAX)),
+        Err(humantime::DurationError::NumberOverflow) => Some(i64::MAX),
+        Err(_) => None,
+    }
 }
 
 #[cfg(test)]

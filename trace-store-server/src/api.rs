@@ -339,11 +339,8 @@ async fn purge(State(state): State<AppState>, body: Body) -> Reply {
     let now = Timestamp::now();
     let mut policy = RetentionPolicy::new();
     if let Some(older_than) = &request.older_than {
-        let duration = humantime::parse_duration(older_than.trim()).map_err(|_| {
-            ApiError::invalid(format!(
-                "older_than: {older_than:?} is not a duration such as 30d, 12h or 90m"
-            ))
-        })?;
+        let duration = trace_store_core::parse_age(older_than)
+            .map_err(|error| ApiError::invalid(format!("older_than: {}", describe(error))))?;
         policy = policy.with_max_age(duration);
     }
     if let Some(keep) = request.keep {
