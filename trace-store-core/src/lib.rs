@@ -19,6 +19,7 @@ mod store;
 mod summary;
 mod time_bound;
 mod timestamp;
+pub mod url;
 
 pub use canonical::{canonical_json, json_eq};
 pub use codec::{MAX_JSON_DEPTH, MAX_RUN_ID_BYTES, validate_run_id};

@@ -11,6 +11,7 @@ mod select;
 mod snapshot;
 mod state;
 mod sys;
+mod url;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -29,6 +30,7 @@ use crate::format::{push_save, push_tombstone};
 use crate::index::Index;
 use crate::state::{OpenFile, State};
 use crate::sys::{io_error, sync_dir};
+pub use crate::url::SCHEME;
 
 /// Files smaller than this are never compacted automatically (1 MiB).
 pub const DEFAULT_AUTO_COMPACT_MIN_BYTES: u64 = 1 << 20;

@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+mod options;
+
 use std::num::NonZeroUsize;
 use std::sync::{Arc, OnceLock};
 
@@ -10,6 +12,8 @@ use trace_store_core::{
     Error, GroupBy, GroupKey, Result, SummaryIndex, Trace, TraceFilter, TraceStats, TraceStore,
     TraceSummary,
 };
+
+pub use options::{MemoryOptions, SCHEME};
 
 /// Traces held in memory, optionally bounded with least-recently-used eviction.
 ///

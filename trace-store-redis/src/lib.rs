@@ -16,7 +16,7 @@ use trace_store_core::{
     TraceSummary, validate_run_id,
 };
 
-pub use options::RedisOptions;
+pub use options::{RedisOptions, SCHEMES};
 
 use keys::Keys;
 use pool::{Connector, Pool, Repeat};

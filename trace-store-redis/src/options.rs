@@ -169,6 +169,11 @@ pub(crate) struct ParsedUrl {
     pub(crate) cluster_seeds: Vec<String>,
 }
 
+/// The URL schemes of the Redis store: a server over TCP (`redis://`), over TLS
+/// (`rediss://`), over a Unix socket (`redis+unix://` or `unix://`), or a Redis Cluster
+/// (`redis+cluster://`).
+pub const SCHEMES: [&str; 5] = ["redis", "rediss", "redis+unix", "unix", CLUSTER_SCHEME];
+
 /// The scheme that selects the Redis Cluster client.
 const CLUSTER_SCHEME: &str = "redis+cluster";
 
@@ -179,6 +184,13 @@ pub(crate) fn parse_url(text: &str, options: &mut RedisOptions) -> Result<Parsed
             redact_text(text)
         ))
     })?;
+    if !SCHEMES.contains(&url.scheme()) {
+        return Err(Error::invalid(format!(
+            "{:?} is not a Redis URL; expected one of {}",
+            redact(&url),
+            SCHEMES.map(|scheme| format!("{scheme}://")).join(", ")
+        )));
+    }
     let cluster = url.scheme() == CLUSTER_SCHEME;
     let mut extra_nodes = Vec::new();
     let mut kept = Vec::new();
@@ -384,6 +396,7 @@ mod tests {
                 matches!(error, Error::InvalidInput { .. }),
                 "{bad}: {error}"
             );
+            assert!(!error.to_string().contains("hunter2"), "{error}");
         }
     }
 
@@ -399,6 +412,8 @@ mod tests {
             "redis://h/0?pool_size=0",
             "redis://h/0?prefix=",
             "not a url",
+            "postgres://u:hunter2@h/0",
+            "http://h:6379/0",
         ] {
             let mut options = RedisOptions::default();
             let error = parse_url(bad, &mut options)

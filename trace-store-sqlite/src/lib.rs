@@ -12,6 +12,7 @@ mod schema;
 mod sql;
 mod stats;
 mod text;
+mod url;
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +26,7 @@ use crate::connection::Connections;
 pub use crate::options::{DEFAULT_FILE_MODE, SqliteOptions};
 use crate::rows::{Encoded, SUMMARY_COLUMNS};
 pub use crate::schema::SCHEMA_VERSION;
+pub use crate::url::{IN_MEMORY_URL, SCHEME};
 
 /// A trace store in a SQLite database file (or a private in-memory database).
 ///

@@ -5,11 +5,11 @@
 #[cfg(feature = "tokio")]
 mod async_store;
 mod registry;
-mod url;
+mod store_url;
 
 pub use registry::register;
 pub use trace_store_core::*;
-pub use url::StoreUrl;
+pub use store_url::StoreUrl;
 
 /// The in-memory backend (feature `memory`).
 #[cfg(feature = "memory")]
@@ -72,7 +72,7 @@ pub fn open(url: &str) -> Result<Box<dyn TraceStore>> {
     if let Some(opener) = registry::opener_for(url) {
         return opener(url);
     }
-    url.parse::<StoreUrl>()?.open()
+    store_url::open_built_in(url)
 }
 
 // The top-level README's quick start runs as a doctest.

@@ -8,21 +8,6 @@ use trace_store_core::{Error, Result, TraceStore};
 /// Opens a store from the whole URL it was registered for.
 type Opener = dyn Fn(&str) -> Result<Box<dyn TraceStore>> + Send + Sync;
 
-/// The schemes [`StoreUrl`](crate::StoreUrl) knows; a registration may not shadow them,
-/// so a URL means the same store whatever else is linked into the program.
-const BUILT_IN: [&str; 10] = [
-    "memory",
-    "sqlite",
-    "jsonl",
-    "redis",
-    "rediss",
-    "redis+unix",
-    "unix",
-    "redis+cluster",
-    "postgres",
-    "postgresql",
-];
-
 static REGISTRY: LazyLock<RwLock<BTreeMap<String, Arc<Opener>>>> =
     LazyLock::new(|| RwLock::new(BTreeMap::new()));
 
@@ -61,7 +46,10 @@ where
         )));
     }
     let scheme = scheme.to_ascii_lowercase();
-    if BUILT_IN.contains(&scheme.as_str()) {
+    if crate::store_url::BUILT_IN
+        .iter()
+        .any(|(built_in, _)| *built_in == scheme)
+    {
         return Err(Error::invalid(format!(
             "scheme {scheme:?} is built into trace-store and cannot be registered"
         )));

@@ -1,12 +1,11 @@
 //! Store URLs: which backend, where, and with which options.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
-use trace_store_core::{Durability, Error, Result, TraceStore};
+use trace_store_core::url::FileUrl;
+use trace_store_core::{Durability, Error, Result, TraceStore, redact_url};
 
 /// A parsed store URL.
 ///
@@ -20,17 +19,25 @@ use trace_store_core::{Durability, Error, Result, TraceStore};
 /// | `redis://127.0.0.1:6379/0?prefix=myapp` | Redis server (also `rediss://`, `redis+unix://`) |
 /// | `postgres://user@db.internal/traces?schema=team_a` | PostgreSQL (also `postgresql://`) |
 ///
+/// Each backend owns its scheme and parses its own URL into its options
+/// (`MemoryOptions::from_url`, `SqliteOptions::from_url`, `JsonlOptions::from_url`, and
+/// the Redis and PostgreSQL stores' `open`); this type only dispatches on the scheme and
+/// keeps what the tools built on it need to know (the file, read-only or not).
+///
 /// File backends take `?durability=sync` (fsync every save) or `flush` (the default),
 /// and `mode=ro` to open an existing file read-only (nothing is created or written;
 /// every write is an error) or `mode=rw` (the default).
 /// A path is everything between `://` and the parameters, taken as written (Windows
 /// paths such as `sqlite://C:\data\t.db` included) except that `%XX` escapes are
-/// decoded: write a `?` in a file name as `%3F` and a literal `%XX` as `%25XX`.
+/// decoded: write a `?` in a file name as `%3F` and a literal `%XX` as `%25XX`
+/// (core's [`url`](trace_store_core::url) module has the grammar).
 /// Displaying a `StoreUrl` escapes the same way, so the text parses back to the same
-/// value, and never shows a Redis password (`Debug` neither).
+/// value, and never shows a password (`Debug` neither).
 ///
-/// Parsing works whatever features are enabled; opening a backend whose feature is off
-/// is [`Error::InvalidInput`] naming the feature.
+/// A memory, SQLite or JSON Lines URL parses only when its backend's feature is enabled
+/// (its backend parses it); Redis and PostgreSQL URLs are kept whole and parsed by
+/// their backend when opened. Either way, a backend whose feature is off is
+/// [`Error::InvalidInput`] naming the feature.
 ///
 /// ```
 /// use trace_store::StoreUrl;
@@ -79,170 +86,132 @@ pub enum StoreUrl {
     },
 }
 
-const SCHEMES: &str = "memory://, sqlite://PATH, sqlite::memory:, jsonl://PATH, redis://HOST:PORT/DB, postgres://USER@HOST/DB";
+const EXPECTED: &str = "memory://, sqlite://PATH, sqlite::memory:, jsonl://PATH, redis://HOST:PORT/DB, postgres://USER@HOST/DB";
+
+/// Every built-in scheme and the Cargo feature of this crate whose backend owns it. The
+/// backends export the same names (`trace_store_sqlite::SCHEME`, ...; a test checks
+/// they agree); the table is here so a scheme whose feature is off is still named.
+pub(crate) const BUILT_IN: [(&str, &str); 10] = [
+    ("memory", "memory"),
+    ("sqlite", "sqlite"),
+    ("jsonl", "jsonl"),
+    ("redis", "redis"),
+    ("rediss", "redis"),
+    ("redis+unix", "redis"),
+    ("unix", "redis"),
+    ("redis+cluster", "redis"),
+    ("postgres", "postgres"),
+    ("postgresql", "postgres"),
+];
+
+/// The feature whose backend owns `url`'s scheme (case-insensitive, RFC 3986).
+fn feature_for(url: &str) -> Result<&'static str> {
+    if url == "sqlite::memory:" {
+        return Ok("sqlite");
+    }
+    let Some((scheme, _)) = url.split_once("://") else {
+        return Err(Error::invalid(format!(
+            "store URL {:?} is not of the form SCHEME://...; expected one of {EXPECTED}",
+            redact_url(url)
+        )));
+    };
+    BUILT_IN
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(scheme))
+        .map(|&(_, feature)| feature)
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "unknown store scheme {:?} in {:?}; expected one of {EXPECTED}",
+                scheme.to_ascii_lowercase(),
+                redact_url(url)
+            ))
+        })
+}
+
+/// Opens a built-in URL with the backend that owns its scheme, which parses it.
+pub(crate) fn open_built_in(url: &str) -> Result<Box<dyn TraceStore>> {
+    match feature_for(url)? {
+        #[cfg(feature = "memory")]
+        "memory" => Ok(Box::new(crate::MemoryStore::open_url(url)?)),
+        #[cfg(feature = "sqlite")]
+        "sqlite" => Ok(Box::new(crate::SqliteStore::open_url(url)?)),
+        #[cfg(feature = "jsonl")]
+        "jsonl" => Ok(Box::new(crate::JsonlStore::open_url(url)?)),
+        #[cfg(feature = "redis")]
+        "redis" => Ok(Box::new(crate::RedisStore::open(url)?)),
+        #[cfg(feature = "postgres")]
+        "postgres" => Ok(Box::new(crate::PostgresStore::open(url)?)),
+        feature => Err(feature_off(feature, url)),
+    }
+}
+
+fn feature_off(feature: &str, url: &str) -> Error {
+    Error::invalid(format!(
+        "store URL {} needs the `{feature}` feature of the trace-store crate; enable it in Cargo.toml",
+        redact_url(url)
+    ))
+}
 
 impl FromStr for StoreUrl {
     type Err = Error;
 
     fn from_str(url: &str) -> Result<StoreUrl> {
-        if url == "sqlite::memory:" {
-            return Ok(StoreUrl::Sqlite {
-                path: None,
-                durability: Durability::Flush,
-                read_only: false,
-            });
-        }
-        let Some((scheme, rest)) = url.split_once("://") else {
-            return Err(Error::invalid(format!(
-                "store URL {url:?} is not of the form SCHEME://...; expected one of {SCHEMES}"
-            )));
-        };
-        // Schemes are case-insensitive (RFC 3986); paths are not.
-        let scheme = scheme.to_ascii_lowercase();
-        match scheme.as_str() {
-            "redis" | "rediss" | "redis+unix" | "unix" | "redis+cluster" => Ok(StoreUrl::Redis {
-                url: url.to_owned(),
+        match feature_for(url)? {
+            #[cfg(feature = "memory")]
+            "memory" => Ok(StoreUrl::Memory {
+                capacity: crate::memory::MemoryOptions::from_url(url)?.capacity,
             }),
-            "postgres" | "postgresql" => Ok(StoreUrl::Postgres {
-                url: url.to_owned(),
-            }),
-            "memory" => {
-                let (location, mut params) = split_params(url, rest)?;
-                if !location.is_empty() {
-                    return Err(Error::invalid(format!(
-                        "store URL {url:?}: memory:// takes no path"
-                    )));
-                }
-                let capacity = params
-                    .remove("capacity")
-                    .map(|c| {
-                        c.parse::<usize>().map_err(|_| {
-                            Error::invalid(format!(
-                                "store URL {url:?}: capacity {c:?} is not a number"
-                            ))
-                        })
-                    })
-                    .transpose()?;
-                reject_unknown(url, params, "capacity")?;
-                Ok(StoreUrl::Memory { capacity })
-            }
-            "sqlite" | "jsonl" => {
-                let (location, mut params) = split_params(url, rest)?;
-                if location.is_empty() {
-                    return Err(Error::invalid(format!(
-                        "store URL {url:?} has no file path, as in {scheme}://traces.{}",
-                        if scheme == "sqlite" { "db" } else { "jsonl" }
-                    )));
-                }
-                let durability = params
-                    .remove("durability")
-                    .map(|d| d.parse::<Durability>())
-                    .transpose()?
-                    .unwrap_or_default();
-                let read_only = match params.remove("mode").as_deref() {
-                    None | Some("rw") => false,
-                    Some("ro") => true,
-                    Some(other) => {
-                        return Err(Error::invalid(format!(
-                            "store URL {url:?}: mode {other:?} is neither ro (read-only) nor rw"
-                        )));
-                    }
-                };
-                reject_unknown(url, params, "durability, mode")?;
-                let path = PathBuf::from(location);
-                Ok(if scheme == "sqlite" {
-                    StoreUrl::Sqlite {
-                        path: Some(path),
-                        durability,
-                        read_only,
-                    }
-                } else {
-                    StoreUrl::Jsonl {
-                        path,
-                        durability,
-                        read_only,
-                    }
+            #[cfg(feature = "sqlite")]
+            "sqlite" => {
+                let (path, options) = crate::sqlite::SqliteOptions::from_url(url)?;
+                Ok(StoreUrl::Sqlite {
+                    path,
+                    durability: options.durability,
+                    read_only: options.read_only,
                 })
             }
-            other => Err(Error::invalid(format!(
-                "unknown store scheme {other:?} in {url:?}; expected one of {SCHEMES}"
-            ))),
+            #[cfg(feature = "jsonl")]
+            "jsonl" => {
+                let (path, options) = crate::jsonl::JsonlOptions::from_url(url)?;
+                Ok(StoreUrl::Jsonl {
+                    path,
+                    durability: options.durability,
+                    read_only: options.read_only,
+                })
+            }
+            "redis" => Ok(StoreUrl::Redis {
+                url: url.to_owned(),
+            }),
+            "postgres" => Ok(StoreUrl::Postgres {
+                url: url.to_owned(),
+            }),
+            feature => Err(feature_off(feature, url)),
         }
     }
 }
-
-/// Splits `PATH?k=v&..` at its first `?` (a `?` in a file name is written `%3F`) and
-/// decodes `%XX` escapes in the path and the parameters.
-fn split_params(url: &str, rest: &str) -> Result<(String, BTreeMap<String, String>)> {
-    let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let mut params = BTreeMap::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let Some((key, value)) = pair.split_once('=') else {
-            return Err(Error::invalid(format!(
-                "store URL {url:?}: parameter {pair:?} has no value"
-            )));
-        };
-        let key = decode(url, key)?;
-        if params.insert(key.clone(), decode(url, value)?).is_some() {
-            return Err(Error::invalid(format!(
-                "store URL {url:?}: parameter {key:?} is given more than once"
-            )));
-        }
-    }
-    Ok((decode(url, location)?, params))
-}
-
-fn decode(url: &str, text: &str) -> Result<String> {
-    percent_decode_str(text)
-        .decode_utf8()
-        .map(|decoded| decoded.into_owned())
-        .map_err(|_| {
-            Error::invalid(format!(
-                "store URL {url:?}: {text:?} decodes to bytes that are not UTF-8"
-            ))
-        })
-}
-
-fn reject_unknown(url: &str, params: BTreeMap<String, String>, known: &str) -> Result<()> {
-    match params.keys().next() {
-        Some(key) => Err(Error::invalid(format!(
-            "store URL {url:?}: unknown parameter {key:?} (known: {known}; write a `?` in a path as %3F)"
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// What [`split_params`] decodes: `%` and `?` must be escaped in a displayed path.
-const PATH_ESCAPES: &AsciiSet = &CONTROLS.add(b'%').add(b'?');
 
 impl fmt::Display for StoreUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let params = |d: &Durability, read_only: bool| match (d, read_only) {
-            (Durability::Sync, true) => "?durability=sync&mode=ro",
-            (Durability::Sync, false) => "?durability=sync",
-            (_, true) => "?mode=ro",
-            _ => "",
-        };
-        let path = |p: &std::path::Path| {
-            utf8_percent_encode(&p.to_string_lossy(), PATH_ESCAPES).to_string()
+        let file = |path: &PathBuf, durability: &Durability, read_only: &bool| FileUrl {
+            path: path.clone(),
+            durability: *durability,
+            read_only: *read_only,
         };
         match self {
             StoreUrl::Memory { capacity: None } => f.write_str("memory://"),
             StoreUrl::Memory { capacity: Some(c) } => write!(f, "memory://?capacity={c}"),
             StoreUrl::Sqlite { path: None, .. } => f.write_str("sqlite::memory:"),
             StoreUrl::Sqlite {
-                path: Some(p),
-                durability: d,
+                path: Some(path),
+                durability,
                 read_only,
-            } => write!(f, "sqlite://{}{}", path(p), params(d, *read_only)),
+            } => f.write_str(&file(path, durability, read_only).to_url("sqlite")),
             StoreUrl::Jsonl {
-                path: p,
-                durability: d,
+                path,
+                durability,
                 read_only,
-            } => write!(f, "jsonl://{}{}", path(p), params(d, *read_only)),
-            StoreUrl::Redis { url } | StoreUrl::Postgres { url } => {
-                f.write_str(&trace_store_core::redact_url(url))
-            }
+            } => f.write_str(&file(path, durability, read_only).to_url("jsonl")),
+            StoreUrl::Redis { url } | StoreUrl::Postgres { url } => f.write_str(&redact_url(url)),
         }
     }
 }
@@ -277,75 +246,23 @@ impl fmt::Debug for StoreUrl {
                 .finish(),
             StoreUrl::Redis { url } => f
                 .debug_struct("Redis")
-                .field("url", &trace_store_core::redact_url(url))
+                .field("url", &redact_url(url))
                 .finish(),
             StoreUrl::Postgres { url } => f
                 .debug_struct("Postgres")
-                .field("url", &trace_store_core::redact_url(url))
+                .field("url", &redact_url(url))
                 .finish(),
         }
     }
 }
 
-#[cfg(not(all(
-    feature = "memory",
-    feature = "sqlite",
-    feature = "jsonl",
-    feature = "redis",
-    feature = "postgres"
-)))]
-fn feature_off(feature: &str, url: &StoreUrl) -> Error {
-    Error::invalid(format!(
-        "store URL {url} needs the `{feature}` feature of the trace-store crate; enable it in Cargo.toml"
-    ))
-}
-
 impl StoreUrl {
-    /// Opens the store this URL names.
+    /// Opens the store this URL names, with the backend that owns its scheme.
     pub fn open(&self) -> Result<Box<dyn TraceStore>> {
         match self {
-            #[cfg(feature = "memory")]
-            StoreUrl::Memory { capacity } => Ok(match capacity {
-                Some(capacity) => Box::new(crate::MemoryStore::new(*capacity)?),
-                None => Box::new(crate::MemoryStore::unbounded()),
-            }),
-            #[cfg(feature = "sqlite")]
-            StoreUrl::Sqlite {
-                path,
-                durability,
-                read_only,
-            } => Ok(match path {
-                None => Box::new(crate::SqliteStore::in_memory()?),
-                Some(path) => Box::new(crate::SqliteStore::open_with(
-                    path,
-                    crate::sqlite::SqliteOptions::default()
-                        .with_durability(*durability)
-                        .with_read_only(*read_only),
-                )?),
-            }),
-            #[cfg(feature = "jsonl")]
-            StoreUrl::Jsonl {
-                path,
-                durability,
-                read_only,
-            } => Ok(Box::new(crate::JsonlStore::open_with(
-                path,
-                crate::jsonl::JsonlOptions::default()
-                    .with_durability(*durability)
-                    .with_read_only(*read_only),
-            )?)),
-            #[cfg(feature = "redis")]
-            StoreUrl::Redis { url } => Ok(Box::new(crate::RedisStore::open(url)?)),
-            #[cfg(feature = "postgres")]
-            StoreUrl::Postgres { url } => Ok(Box::new(crate::PostgresStore::open(url)?)),
-            #[cfg(not(all(
-                feature = "memory",
-                feature = "sqlite",
-                feature = "jsonl",
-                feature = "redis",
-                feature = "postgres"
-            )))]
-            other => Err(feature_off(other.feature(), other)),
+            StoreUrl::Redis { url } | StoreUrl::Postgres { url } => open_built_in(url),
+            // The canonical text holds every field, and the backend parses it back.
+            file => open_built_in(&file.to_string()),
         }
     }
 
@@ -386,9 +303,56 @@ impl StoreUrl {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "memory", feature = "sqlite", feature = "jsonl"))]
 mod tests {
     use super::*;
+
+    #[cfg(all(feature = "redis", feature = "postgres"))]
+    #[test]
+    fn the_table_names_the_schemes_the_backends_own() {
+        let mut owned = vec![
+            (crate::memory::SCHEME, "memory"),
+            (crate::sqlite::SCHEME, "sqlite"),
+            (crate::jsonl::SCHEME, "jsonl"),
+        ];
+        owned.extend(crate::redis::SCHEMES.map(|scheme| (scheme, "redis")));
+        owned.extend(crate::postgres::SCHEMES.map(|scheme| (scheme, "postgres")));
+        owned.sort_unstable();
+        let mut table = BUILT_IN.to_vec();
+        table.sort_unstable();
+        assert_eq!(table, owned);
+    }
+
+    #[test]
+    fn backends_refuse_their_own_bad_parameters() {
+        // Each message comes from the backend that owns the scheme, naming what it knows.
+        for (bad, named) in [
+            ("memory://?capacity=1&durability=sync", "known: capacity"),
+            ("sqlite://t.db?capacity=1", "known: durability, mode"),
+            ("jsonl://t.jsonl?busy=1", "known: durability, mode"),
+        ] {
+            let error = bad.parse::<StoreUrl>().unwrap_err();
+            assert!(error.to_string().contains(named), "{bad}: {error}");
+            let error = crate::open(bad).map(drop).unwrap_err();
+            assert!(error.to_string().contains(named), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn open_goes_to_the_backend_that_owns_the_scheme() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a?b.db");
+        let url = StoreUrl::Sqlite {
+            path: Some(path.clone()),
+            durability: Durability::Sync,
+            read_only: false,
+        };
+        url.open().unwrap().save(&crate::Trace::new("r")).unwrap();
+        assert!(path.exists(), "{url} did not open {}", path.display());
+        let read_only = url.into_read_only().open().unwrap();
+        assert_eq!(read_only.load("r").unwrap().run_id, "r");
+        assert!(read_only.save(&crate::Trace::new("s")).is_err());
+    }
 
     #[test]
     fn parses_every_scheme() {
