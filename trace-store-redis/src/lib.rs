@@ -64,7 +64,7 @@ impl RedisStore {
         let mut options = options;
         let parsed = options::parse_url(url, &mut options)?;
         options.validate()?;
-        let keys = Keys::new(options.prefix());
+        let keys = Keys::new(&options.prefix);
         let unusable = |e: redis::RedisError| {
             Error::invalid(format!("Redis URL {} is not usable: {e}", parsed.redacted))
         };
@@ -74,8 +74,8 @@ impl RedisStore {
             Connector::Cluster(
                 pool::cluster_client(
                     &parsed.cluster_seeds,
-                    options.connect_timeout(),
-                    options.read_timeout(),
+                    options.connect_timeout,
+                    options.read_timeout,
                 )
                 .map_err(unusable)?,
             )
@@ -83,12 +83,12 @@ impl RedisStore {
         let pool = Pool::new(
             connector,
             parsed.address,
-            options.connect_timeout(),
-            options.read_timeout(),
-            options.pool_size(),
+            options.connect_timeout,
+            options.read_timeout,
+            options.pool_size,
         );
         let ttl_ms = options
-            .ttl()
+            .ttl
             .map_or(0, |ttl| u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
         let store = RedisStore {
             pool,
@@ -286,7 +286,7 @@ impl RedisStore {
             return Err(Error::corrupt(format!(
                 "the summary of the trace {run_id:?} ({} damaged in all) under the Redis prefix {:?} on {} is missing while the trace is there: the server evicted keys (set maxmemory-policy to noeviction) or they were edited by hand; load and save such a trace again, or delete it",
                 damaged.len(),
-                self.options.prefix(),
+                &self.options.prefix,
                 self.pool.address(),
             )));
         }
@@ -295,7 +295,7 @@ impl RedisStore {
                 serde_json::from_slice(bytes).map_err(|e| {
                     Error::corrupt(format!(
                         "a trace summary under the Redis prefix {:?} cannot be decoded: {e}",
-                        self.options.prefix()
+                        &self.options.prefix
                     ))
                 })
             })
@@ -387,8 +387,8 @@ impl fmt::Debug for RedisStore {
         let (open, idle) = self.pool.usage();
         f.debug_struct("RedisStore")
             .field("url", &self.url)
-            .field("prefix", &self.options.prefix())
-            .field("ttl", &self.options.ttl().map(|t| t.as_secs_f64()))
+            .field("prefix", &self.options.prefix)
+            .field("ttl", &self.options.ttl.map(|t| t.as_secs_f64()))
             .field("connections_open", &open)
             .field("connections_idle", &idle)
             .finish()

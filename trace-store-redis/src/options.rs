@@ -21,16 +21,26 @@ use url::Url;
 ///     .with_ttl(Duration::from_secs(7 * 24 * 3600))
 ///     .with_read_timeout(Duration::from_secs(2))
 ///     .with_pool_size(16);
-/// assert_eq!(options.prefix(), "myapp");
+/// assert_eq!(options.prefix, "myapp");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RedisOptions {
-    prefix: String,
-    ttl: Option<Duration>,
-    connect_timeout: Duration,
-    read_timeout: Duration,
-    pool_size: usize,
+    /// The namespace: every key of the store starts with `{prefix}`, its Redis Cluster
+    /// hash tag. Any non-empty string works; stores with different prefixes on one
+    /// server never see each other's traces. Default `trace-store`.
+    pub prefix: String,
+    /// How long each save keeps the trace (at least 1 ms, millisecond precision); a
+    /// re-save restarts the clock, and expired traces disappear from every answer.
+    /// Default `None`: kept until deleted.
+    pub ttl: Option<Duration>,
+    /// Longest wait to open a connection, or for a free one when all are busy.
+    /// Default 2 s.
+    pub connect_timeout: Duration,
+    /// Longest wait for the server to take a command or answer it. Default 5 s.
+    pub read_timeout: Duration,
+    /// Most connections open at once; callers beyond it wait for a free one. Default 8.
+    pub pool_size: usize,
 }
 
 impl Default for RedisOptions {
@@ -90,31 +100,6 @@ impl RedisOptions {
     pub fn with_pool_size(mut self, size: usize) -> Self {
         self.pool_size = size;
         self
-    }
-
-    /// The namespace.
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
-    /// How long a saved trace lives, if it expires.
-    pub fn ttl(&self) -> Option<Duration> {
-        self.ttl
-    }
-
-    /// The connect timeout.
-    pub fn connect_timeout(&self) -> Duration {
-        self.connect_timeout
-    }
-
-    /// The read (and write) timeout.
-    pub fn read_timeout(&self) -> Duration {
-        self.read_timeout
-    }
-
-    /// The pool size.
-    pub fn pool_size(&self) -> usize {
-        self.pool_size
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
@@ -352,9 +337,9 @@ mod tests {
             &mut options,
         )
         .unwrap();
-        assert_eq!(options.prefix(), "my:app");
-        assert_eq!(options.ttl(), Some(Duration::from_millis(1500)));
-        assert_eq!(options.pool_size(), 3);
+        assert_eq!(options.prefix, "my:app");
+        assert_eq!(options.ttl, Some(Duration::from_millis(1500)));
+        assert_eq!(options.pool_size, 3);
         assert_eq!(parsed.connect, "redis://:s3cret@example.org:7000/2?db=2");
         assert_eq!(parsed.address, "example.org:7000");
         assert!(!parsed.redacted.contains("s3cret"), "{}", parsed.redacted);
@@ -368,7 +353,7 @@ mod tests {
             &mut options,
         )
         .unwrap();
-        assert_eq!(options.prefix(), "a");
+        assert_eq!(options.prefix, "a");
         assert_eq!(
             parsed.cluster_seeds,
             [

@@ -183,7 +183,7 @@ fn upsert_leaves_no_old_index_entry_behind() {
         .with_metadata("w", 2);
     store.save(&after).expect("upsert");
     let mut con = raw(&url);
-    let base = support::key_base(store.options().prefix());
+    let base = support::key_base(&store.options().prefix);
     let exists = |con: &mut redis::Connection, suffix: &str| -> bool {
         redis::cmd("EXISTS")
             .arg(format!("{base}{suffix}"))

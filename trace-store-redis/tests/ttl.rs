@@ -34,7 +34,7 @@ fn zcard(url: &str, store: &RedisStore, suffix: &str) -> i64 {
     let mut con = redis::Client::open(url)
         .and_then(|c| c.get_connection())
         .expect("raw connection");
-    let base = support::key_base(store.options().prefix());
+    let base = support::key_base(&store.options().prefix);
     redis::cmd("ZCARD")
         .arg(format!("{base}{suffix}"))
         .query(&mut con)

@@ -209,7 +209,7 @@ fn upserts_and_deletes_leave_no_stale_session_parent_score_or_text_entry() {
     let mut con = redis::Client::open(url.as_str())
         .and_then(|c| c.get_connection())
         .expect("raw connection");
-    let base = support::key_base(store.options().prefix());
+    let base = support::key_base(&store.options().prefix);
     let left: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{base}*"))
         .query(&mut con)

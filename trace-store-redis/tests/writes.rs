@@ -93,7 +93,7 @@ fn a_read_never_deletes_a_trace_whose_summary_is_missing() {
     let kept = Trace::new("kept").with_created_at(at(2));
     let lost = Trace::new("lost").with_created_at(at(1));
     store.save_many(&[kept.clone(), lost]).expect("save");
-    let base = support::key_base(store.options().prefix());
+    let base = support::key_base(&store.options().prefix);
     let mut con = raw(&url);
     // As an eviction would: the whole summary table goes, and one body with it.
     let _: () = redis::cmd("DEL")
@@ -129,7 +129,7 @@ fn a_save_that_fails_halfway_is_undone_by_the_next_delete() {
         RedisOptions::default().with_prefix(support::unique_prefix("halfway")),
     )
     .expect("open");
-    let base = support::key_base(store.options().prefix());
+    let base = support::key_base(&store.options().prefix);
     let mut con = raw(&url);
     // Something else wrote a plain string where the index of metadata k=1 goes, so
     // the save script stops with WRONGTYPE after some of its writes (Redis does not
