@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+mod body;
 mod options;
 
 use std::num::NonZeroUsize;
@@ -33,7 +34,8 @@ struct Inner {
     summaries: SummaryIndex,
 }
 
-/// A stored trace and, once a text query has looked at it, its searchable text.
+/// A stored trace, encoded compactly ([`body`]), and, once a text query has looked at
+/// it, its searchable text.
 ///
 /// The text is cached because a text query is a scan: rebuilding
 /// [`Trace::search_text`] walks every JSON leaf and lower-cases it, for every candidate
@@ -43,13 +45,30 @@ struct Inner {
 /// usually far less than the body it sits beside (it holds only the body's strings).
 /// A new version of the trace (save, merge) comes with a new, empty cache.
 struct Stored {
-    trace: Trace,
+    body: Box<str>,
     search_text: OnceLock<String>,
 }
 
 impl Stored {
+    fn new(trace: &Trace) -> Stored {
+        Stored {
+            body: body::encode(trace),
+            search_text: OnceLock::new(),
+        }
+    }
+
+    fn trace(&self) -> Result<Trace> {
+        body::decode(&self.body).ok_or_else(|| {
+            Error::corrupt("the memory store could not decode a trace it encoded (a bug)")
+        })
+    }
+
     fn search_text(&self) -> &str {
-        self.search_text.get_or_init(|| self.trace.search_text())
+        self.search_text.get_or_init(|| {
+            self.trace()
+                .map(|trace| trace.search_text())
+                .unwrap_or_default()
+        })
     }
 }
 
@@ -103,13 +122,10 @@ struct Entry {
 }
 
 impl Entry {
-    fn new(trace: Trace) -> Entry {
+    fn new(trace: &Trace) -> Entry {
         Entry {
-            summary: TraceSummary::from(&trace),
-            body: Arc::new(Stored {
-                trace,
-                search_text: OnceLock::new(),
-            }),
+            summary: TraceSummary::from(trace),
+            body: Arc::new(Stored::new(trace)),
         }
     }
 }
@@ -168,7 +184,7 @@ impl std::fmt::Debug for MemoryStore {
 impl TraceStore for MemoryStore {
     fn save(&self, trace: &Trace) -> Result<String> {
         trace.validate()?;
-        let entry = Entry::new(trace.clone());
+        let entry = Entry::new(trace);
         self.inner.lock().insert(entry);
         Ok(trace.run_id.clone())
     }
@@ -181,8 +197,8 @@ impl TraceStore for MemoryStore {
             .get(run_id)
             .map(Arc::clone)
             .ok_or_else(|| Error::not_found(run_id))?;
-        // Clone the body outside the lock: it may be megabytes.
-        Ok(stored.trace.clone())
+        // Decode outside the lock: the trace may be megabytes.
+        stored.trace()
     }
 
     fn list(&self, limit: usize, offset: usize) -> Result<Vec<TraceSummary>> {
@@ -204,7 +220,7 @@ impl TraceStore for MemoryStore {
 
     fn save_many(&self, traces: &[Trace]) -> Result<Vec<String>> {
         traces.iter().try_for_each(Trace::validate)?;
-        let entries: Vec<Entry> = traces.iter().cloned().map(Entry::new).collect();
+        let entries: Vec<Entry> = traces.iter().map(Entry::new).collect();
         // One lock for the batch: no reader sees half of it.
         let mut inner = self.inner.lock();
         entries.into_iter().for_each(|entry| inner.insert(entry));
@@ -235,14 +251,14 @@ impl TraceStore for MemoryStore {
         // `get`: a merge is a write, and refreshes recency as `save` does.
         let merged = match inner.bodies.get(&part.run_id) {
             Some(stored) => {
-                let mut merged = stored.trace.clone();
+                let mut merged = stored.trace()?;
                 merged.merge(part);
                 merged.validate()?;
                 merged
             }
             None => part.clone(),
         };
-        inner.insert(Entry::new(merged.clone()));
+        inner.insert(Entry::new(&merged));
         Ok(merged)
     }
 
