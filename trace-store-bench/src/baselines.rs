@@ -33,7 +33,7 @@ impl BaselineRun {
     }
 }
 
-/// The baseline for `engine`, if it has one (memory has none).
+/// The baseline for `engine`.
 pub(crate) fn run(
     env: &Env,
     engine: Backend,
@@ -41,11 +41,58 @@ pub(crate) fn run(
     bodies: &[Vec<u8>],
 ) -> BenchResult<Option<BaselineRun>> {
     Ok(match engine {
-        Backend::Memory => None,
+        Backend::Memory => Some(copy_floor(wl)?),
         Backend::Sqlite => Some(sqlite(env, &wl.traces, bodies, &wl.load_ids)?),
         Backend::Jsonl => Some(file_append(env, &wl.traces, bodies, &wl.load_ids)?),
         Backend::Redis => Some(redis(env, &wl.traces, bodies, &wl.load_ids)?),
         Backend::Postgres => Some(postgres(env, &wl.traces, bodies, &wl.load_ids)?),
+    })
+}
+
+/// The floor of the memory store: the contract hands out and keeps owned copies, so a
+/// `save` must at least validate and deep-copy the trace, and a `load` deep-copy it.
+/// Timed per trace, on the traces the replay saves and loads, with each copy dropped
+/// outside the timed region (as the replay drops what `load` returns).
+fn copy_floor(wl: &Workload) -> BenchResult<BaselineRun> {
+    let by_id: std::collections::HashMap<&str, &Trace> =
+        wl.traces.iter().map(|t| (t.run_id.as_str(), t)).collect();
+    let copy = |trace: &Trace, samples: &mut Samples| -> BenchResult<Trace> {
+        let copied = samples.time(|| trace.validate().map(|()| trace.clone()))?;
+        Ok(copied)
+    };
+    let mut saves = Samples::with_capacity(wl.traces.len());
+    for trace in &wl.traces {
+        drop(copy(trace, &mut saves)?);
+    }
+    let loaded = wl
+        .load_ids
+        .iter()
+        .map(|id| {
+            by_id
+                .get(id.as_str())
+                .copied()
+                .ok_or_else(|| format!("copy floor: load id {id:?} is not in the workload"))
+        })
+        .collect::<Result<Vec<&Trace>, _>>()?;
+    // Separate passes: interleaved, the second copy would find the trace in cache.
+    let mut loads = Samples::with_capacity(loaded.len());
+    for trace in &loaded {
+        drop(copy(trace, &mut loads)?);
+    }
+    let mut clones = Samples::with_capacity(loaded.len());
+    for trace in &loaded {
+        drop(clones.time(|| (*trace).clone()));
+    }
+    Ok(BaselineRun {
+        engine: Backend::Memory,
+        how: "Trace::validate + Trace::clone per trace (the copy the contract requires), on \
+              the saved traces and on the loaded ones; clone alone on the loaded ones"
+            .into(),
+        ops: vec![
+            saves.stats("clone_validate"),
+            loads.stats("clone_validate_loads"),
+            clones.stats("clone_loads"),
+        ],
     })
 }
 

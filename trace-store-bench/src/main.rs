@@ -3,6 +3,7 @@
 
 mod backends;
 mod baselines;
+mod clones;
 mod markdown;
 mod postgres_env;
 mod redis_env;
@@ -184,7 +185,7 @@ fn run(args: Args) -> BenchResult<bool> {
     let (scaling, scaling_fill) = if sizes.is_empty() || scale_backends.is_empty() {
         (Vec::new(), Vec::new())
     } else {
-        match scaling::run(&env, &scale_backends, &sizes, &progress) {
+        match scaling::run(&env, &scale_backends, &sizes, &wl.traces, &progress) {
             Ok(done) => done,
             Err(e) => {
                 failures.push(format!("scaling: {e}"));

@@ -1,45 +1,10 @@
 //! The same report as Markdown tables (`--markdown FILE`), ready to paste into
-//! BENCHMARKS.md, with the selectools 1.3.0 figures recorded in BENCHMARKS.md beside ours.
+//! BENCHMARKS.md. selectools 1.3.0 is measured beside these in one run by
+//! `scripts/bench-selectools`, not here.
 
 use std::fmt::Write as _;
 
-use crate::backends::Backend;
 use crate::report::{Report, ms};
-
-/// selectools 1.3.0 on the same 10k workload, mean ms per op (as recorded when the project started):
-/// (op, InMemory, SQLite, JSONL).
-const SELECTOOLS: &[(&str, &str, f64, f64, f64)] = &[
-    ("save", "save", 0.004, 1.69, 0.67),
-    ("list_50", "list(50)", 0.27, 0.48, 905.0),
-    (
-        "query_user",
-        "query by user_id (~100 rows)",
-        18.3,
-        147.0,
-        469.0,
-    ),
-    (
-        "query_since_minsteps",
-        "query since 15 days + min 5 steps (4952 rows)",
-        48.0,
-        67.0,
-        496.0,
-    ),
-    ("load", "load", 0.0017, 0.16, 168.0),
-    ("delete", "delete", 0.31, 0.57, 1734.0),
-];
-
-fn speedup(theirs: f64, ours: f64) -> String {
-    if ours <= 0.0 {
-        return "-".into();
-    }
-    let x = theirs / ours;
-    if x >= 10.0 {
-        format!("{x:.0}x")
-    } else {
-        format!("{x:.1}x")
-    }
-}
 
 /// The report as Markdown.
 pub(crate) fn render(report: &Report) -> String {
@@ -151,8 +116,6 @@ pub(crate) fn render(report: &Report) -> String {
         }
     }
 
-    selectools_table(&mut out, report);
-
     if !report.scaling.is_empty() {
         let sizes = &report.settings.scaling_sizes;
         let _ = writeln!(out, "\n### Scaling, median ms per call\n");
@@ -175,17 +138,27 @@ pub(crate) fn render(report: &Report) -> String {
             }
             let _ = writeln!(out, " n^{:.2}: {} |", op.exponent, op.verdict);
         }
-        let _ = writeln!(out, "\n| backend | n | fill with save_many | on disk |");
-        let _ = writeln!(out, "|---|--:|--:|--:|");
+        let _ = writeln!(
+            out,
+            "\n| backend | n | fill with save_many | on disk | resident growth per trace |"
+        );
+        let _ = writeln!(out, "|---|--:|--:|--:|--:|");
         for f in &report.scaling_fill {
+            if let Some(why) = &f.skipped {
+                let _ = writeln!(out, "| {} | {} | skipped: {why} | | |", f.backend, f.n);
+                continue;
+            }
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.2} s | {} |",
+                "| {} | {} | {:.2} s | {} | {} |",
                 f.backend,
                 f.n,
                 f.seconds,
                 f.disk_bytes
                     .map(|b| format!("{:.0} MiB", b as f64 / 1_048_576.0))
+                    .unwrap_or_else(|| "-".into()),
+                f.rss_bytes_per_trace
+                    .map(|b| format!("{b} B"))
                     .unwrap_or_else(|| "-".into())
             );
         }
@@ -197,52 +170,4 @@ pub(crate) fn render(report: &Report) -> String {
         }
     }
     out
-}
-
-/// Our means beside selectools' means (its figures are means), with the speed-up.
-fn selectools_table(out: &mut String, report: &Report) {
-    if !report.settings.complete_plan || report.settings.n != 10_000 {
-        return;
-    }
-    let mean = |backend: Backend, op: &str| {
-        report
-            .replay
-            .iter()
-            .find(|r| r.backend == backend)
-            .and_then(|r| r.op(op))
-            .map(|s| s.mean_ms)
-    };
-    let _ = writeln!(
-        out,
-        "\n### Beside selectools 1.3.0 (mean ms per op, N = 10,000)\n"
-    );
-    let _ = writeln!(
-        out,
-        "| op | selectools InMemory | memory | speed-up | selectools SQLite | sqlite | speed-up | selectools JSONL | jsonl | speed-up |"
-    );
-    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
-    for &(op, label, mem, sql, jsonl) in SELECTOOLS {
-        let _ = write!(out, "| {label} |");
-        for (backend, theirs) in [
-            (Backend::Memory, mem),
-            (Backend::Sqlite, sql),
-            (Backend::Jsonl, jsonl),
-        ] {
-            match mean(backend, op) {
-                Some(ours) => {
-                    let _ = write!(
-                        out,
-                        " {} | {} | {} |",
-                        ms(theirs),
-                        ms(ours),
-                        speedup(theirs, ours)
-                    );
-                }
-                None => {
-                    let _ = write!(out, " {} | - | - |", ms(theirs));
-                }
-            }
-        }
-        let _ = writeln!(out);
-    }
 }

@@ -130,6 +130,8 @@ pub(crate) struct Ratio {
 /// (backend op, baseline op, metric). `save_many` is one call; the row-by-row file
 /// append has no batch form, so its total stands beside JSONL's `save_many`.
 const PAIRS: &[(Backend, &str, &str, &str)] = &[
+    (Backend::Memory, "save", "clone_validate", "median"),
+    (Backend::Memory, "load", "clone_validate_loads", "median"),
     (Backend::Sqlite, "save", "insert_row", "median"),
     (Backend::Sqlite, "save_many", "insert_tx", "total"),
     (Backend::Sqlite, "load", "select_body", "median"),
@@ -425,14 +427,26 @@ pub(crate) fn table(report: &Report) -> String {
             let _ = writeln!(out, "  n^{:.2} {}", op.exponent, op.verdict);
         }
         for f in &report.scaling_fill {
+            if let Some(why) = &f.skipped {
+                let _ = writeln!(
+                    out,
+                    "fill {:<7} n={:<8} skipped: {why}",
+                    f.backend.as_str(),
+                    f.n
+                );
+                continue;
+            }
             let _ = writeln!(
                 out,
-                "fill {:<7} n={:<8} save_many {:>8.2} s{}",
+                "fill {:<7} n={:<8} save_many {:>8.2} s{}{}",
                 f.backend.as_str(),
                 f.n,
                 f.seconds,
                 f.disk_bytes
                     .map(|b| format!(", {:.1} MiB on disk", b as f64 / 1048576.0))
+                    .unwrap_or_default(),
+                f.rss_bytes_per_trace
+                    .map(|b| format!(", resident +{b} B/trace"))
                     .unwrap_or_default()
             );
         }
