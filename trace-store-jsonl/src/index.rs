@@ -8,7 +8,6 @@
 //! fields the filter can look at; the index only chooses the access path (a range of
 //! list order, or the smallest metadata posting), which yields a superset in list order.
 
-use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -18,6 +17,9 @@ use trace_store_core::{
 };
 
 use crate::intern::{Map, NONE, Sym, Table, Values, canonical_hash};
+use paths::{Ids, Ordered};
+
+pub(crate) mod paths;
 
 /// Where a live record is in the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,10 +73,10 @@ impl Entry {
 pub(crate) struct Index {
     pub(crate) entries: Vec<Option<Entry>>,
     pub(crate) free: Vec<Slot>,
-    pub(crate) by_id: Map<Arc<str>, Slot>,
-    pub(crate) order: BTreeMap<Key, Slot>,
+    pub(crate) by_id: Ids,
+    pub(crate) order: Ordered,
     /// `(metadata key, canonical hash of the value)` → traces with that value.
-    pub(crate) postings: Map<(Sym, u64), BTreeMap<Key, Slot>>,
+    pub(crate) postings: Map<(Sym, u64), Ordered>,
     pub(crate) strings: Table<str>,
     pub(crate) values: Values,
     /// A summary with every field at its default, which answers start from.
@@ -92,8 +94,8 @@ impl Default for Index {
         Index {
             entries: Vec::new(),
             free: Vec::new(),
-            by_id: Map::default(),
-            order: BTreeMap::new(),
+            by_id: Ids::default(),
+            order: Ordered::default(),
             postings: Map::default(),
             strings: Table::default(),
             values: Values::default(),
@@ -167,11 +169,11 @@ impl Index {
     }
 
     pub(crate) fn contains(&self, run_id: &str) -> bool {
-        self.by_id.contains_key(run_id)
+        self.by_id.get(run_id, &self.entries).is_some()
     }
 
     pub(crate) fn entry(&self, run_id: &str) -> Option<&Entry> {
-        let slot = *self.by_id.get(run_id)?;
+        let slot = self.by_id.get(run_id, &self.entries)?;
         self.slot(slot)
     }
 
@@ -252,37 +254,47 @@ impl Index {
                 (self.entries.len() - 1) as Slot
             }
         };
-        for &(key, value) in &entry.metadata {
-            let posting = (key, self.values.posting_key(value));
+        let key = entry.key();
+        self.entries[slot as usize] = Some(entry);
+        let Some(entry) = self.entries[slot as usize].as_ref() else {
+            return;
+        };
+        for &(name, value) in &entry.metadata {
+            let posting = (name, self.values.posting_key(value));
             self.postings
                 .entry(posting)
                 .or_default()
-                .insert(entry.key(), slot);
+                .insert(&key, slot, &self.entries);
         }
-        self.order.insert(entry.key(), slot);
-        self.by_id.insert(Arc::clone(&entry.run_id), slot);
-        self.entries[slot as usize] = Some(entry);
+        self.order.insert(&key, slot, &self.entries);
+        self.by_id.insert(slot, &self.entries);
     }
 
     fn unlink(&mut self, run_id: &str) -> bool {
-        let Some(slot) = self.by_id.remove(run_id) else {
+        let Some(slot) = self.by_id.remove(run_id, &self.entries) else {
             return false;
         };
+        let Some(entry) = self.entries.get(slot as usize).and_then(Option::as_ref) else {
+            return false;
+        };
+        // Taken out of the sets while its entry is still there to compare with.
+        let key = entry.key();
+        self.order.remove(&key, slot, &self.entries);
+        for &(name, value) in &entry.metadata {
+            let posting = (name, self.values.posting_key(value));
+            if let Some(set) = self.postings.get_mut(&posting) {
+                set.remove(&key, slot, &self.entries);
+                if set.is_empty() {
+                    self.postings.remove(&posting);
+                }
+            }
+        }
         let Some(entry) = self.entries.get_mut(slot as usize).and_then(Option::take) else {
             return false;
         };
         self.free.push(slot);
         self.live_bytes -= entry.loc.len;
-        let key = entry.key();
-        self.order.remove(&key);
         for &(name, value) in &entry.metadata {
-            let posting = (name, self.values.posting_key(value));
-            if let Some(set) = self.postings.get_mut(&posting) {
-                set.remove(&key);
-                if set.is_empty() {
-                    self.postings.remove(&posting);
-                }
-            }
             self.strings.release(name);
             self.values.release(value);
         }
@@ -314,7 +326,7 @@ impl Index {
 
     /// Moves a record to `offset` (after compaction).
     pub(crate) fn relocate(&mut self, run_id: &str, offset: u64) {
-        let Some(&slot) = self.by_id.get(run_id) else {
+        let Some(slot) = self.by_id.get(run_id, &self.entries) else {
             return;
         };
         if let Some(Some(entry)) = self.entries.get_mut(slot as usize) {
@@ -468,14 +480,14 @@ impl Index {
         };
         match self.smallest_posting(filter) {
             Posting::Everything => {
-                for (_, &slot) in self.order.range(range).rev() {
+                for slot in self.order.range_rev(&range, &self.entries) {
                     if !each(slot) {
                         break;
                     }
                 }
             }
             Posting::Set(set) => {
-                for (_, &slot) in set.range(range).rev() {
+                for slot in set.range_rev(&range, &self.entries) {
                     if !each(slot) {
                         break;
                     }
@@ -524,7 +536,7 @@ impl Index {
 enum Posting<'a> {
     /// No metadata criterion: all of list order.
     Everything,
-    Set(&'a BTreeMap<Key, Slot>),
+    Set(&'a Ordered),
     /// A metadata criterion no trace meets.
     Nothing,
 }

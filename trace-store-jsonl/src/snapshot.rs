@@ -14,17 +14,17 @@
 //! tables (their slots, so symbols keep their numbers), the entries in list order, and
 //! a CRC-32 of everything before it.
 
-use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::{Number, Value};
 use trace_store_core::{ModelUsage, Status, Timestamp};
 
-use crate::index::{Entry, Index, Key, Loc, Slot};
-use crate::intern::{Map, NONE, Sym, Values};
+use crate::index::paths::{Ids, Ordered};
+use crate::index::{Entry, Index, Loc, Slot};
+use crate::intern::{Map, NONE, Sym, canonical_hash};
 use crate::sys::{FileId, read_exact_at};
 
 const MAGIC: &[u8; 8] = b"TSJLIDX\n";
@@ -140,7 +140,7 @@ fn write_index(out: &mut Out<impl Write>, index: &Index) -> io::Result<()> {
         }
     }
     out.u64(index.order.len() as u64)?;
-    for &slot in index.order.values() {
+    for slot in index.order.ascending() {
         let entry = index
             .slot(slot)
             .ok_or_else(|| io::Error::other("an ordered slot without an entry"))?;
@@ -277,13 +277,14 @@ impl<W: Write> Out<W> {
 
 /// The index in the snapshot at `path`, if it is valid for `file` (identity `id`, length
 /// `len`), and the offset it covers the file up to.
+///
+/// Read a piece at a time and decoded as it comes, its checksum computed on the way and
+/// compared at the end: a million traces make a 200 MB snapshot, and fresh memory that
+/// size costs more to fault in than the reading itself.
 pub(crate) fn read(path: &Path, file: &File, id: FileId, len: u64) -> Option<(Index, u64)> {
-    let bytes = std::fs::read(path).ok()?;
-    let (body, crc) = bytes.split_at_checked(bytes.len().checked_sub(4)?)?;
-    if crc32fast::hash(body).to_le_bytes() != crc {
-        return None;
-    }
-    let mut input = In(body);
+    let snapshot = File::open(path).ok()?;
+    let body = snapshot.metadata().ok()?.len().checked_sub(4)?;
+    let mut input = In::new(snapshot, body);
     if input.take(MAGIC.len())? != MAGIC || input.u32()? != VERSION {
         return None;
     }
@@ -301,19 +302,27 @@ pub(crate) fn read(path: &Path, file: &File, id: FileId, len: u64) -> Option<(In
         return None;
     }
     let index = read_index(&mut input)?;
-    input.0.is_empty().then_some((index, identity.end))
+    input.finish()?;
+    Some((index, identity.end))
 }
 
-fn read_index(input: &mut In<'_>) -> Option<Index> {
+fn read_index<R: Read>(input: &mut In<R>) -> Option<Index> {
     let live_bytes = input.u64()?;
     let dead_records = input.u64()?;
     let native = input.u8()? != 0;
     let strings = input.slots(|input| Some(Arc::<str>::from(input.text()?)))?;
     let values = input.slots(|input| Some(Arc::new(input.value(0)?)))?;
+    let canonical: Vec<u64> = values
+        .iter()
+        .map(|value| value.as_deref().map_or(0, canonical_hash))
+        .collect();
+    // Each posting's slots, ascending (the entries come in list order), gathered while
+    // each entry is at hand.
+    let mut postings: Map<(Sym, u64), Vec<Slot>> = Map::default();
     let mut string_uses = vec![0u32; strings.len()];
     let mut value_uses = vec![0u32; values.len()];
     let count = input.u64()?;
-    let mut entries = Vec::with_capacity(count.min(input.0.len() as u64 / 64) as usize);
+    let mut entries = Vec::with_capacity(count.min(input.remaining() / 64) as usize);
     for _ in 0..count {
         let entry = read_entry(input)?;
         let mut strings_used = [entry.name, entry.session, entry.parent]
@@ -328,48 +337,57 @@ fn read_index(input: &mut In<'_>) -> Option<Index> {
             *uses += 1;
             Some(())
         })?;
-        for &(_, value) in entry.metadata.iter() {
+        let slot = entries.len() as Slot;
+        for &(key, value) in entry.metadata.iter() {
             value_uses.get_mut(value as usize).map(|uses| *uses += 1)?;
             values[value as usize].as_ref()?;
+            let posting = (key, canonical[value as usize]);
+            postings.entry(posting).or_default().push(slot);
         }
-        entries.push(entry);
+        entries.push(Some(entry));
     }
     Index::from_parts(
         entries,
+        postings,
         (strings, string_uses),
         (values, value_uses),
         (live_bytes, dead_records, native),
     )
 }
 
-fn read_entry(input: &mut In<'_>) -> Option<Entry> {
+/// Bytes of an entry between its run_id and its lists.
+const ENTRY_FIXED: usize = 4 * 8 + 8 + 3 * 4 + 1 + 8 + 8 + 4 * 8 + 8;
+
+fn read_entry<R: Read>(input: &mut In<R>) -> Option<Entry> {
     let run_id: Arc<str> = Arc::from(input.text()?);
     trace_store_core::validate_run_id(&run_id).ok()?;
+    let mut fixed = Fields(input.take(ENTRY_FIXED)?);
+    let f = &mut fixed;
     let loc = Loc {
-        offset: input.u64()?,
-        len: input.u64()?,
-        trace_offset: input.u64()?,
-        trace_len: input.u64()?,
+        offset: f.u64()?,
+        len: f.u64()?,
+        trace_offset: f.u64()?,
+        trace_len: f.u64()?,
     };
-    let created_at = Timestamp::from_micros(input.u64()? as i64).ok()?;
-    let (name, session, parent) = (input.u32()?, input.u32()?, input.u32()?);
-    let status = status_of(input.u8()?)?;
-    let steps = usize::try_from(input.u64()?).ok()?;
-    let total_ms = f64::from_bits(input.u64()?);
+    let created_at = Timestamp::from_micros(f.u64()? as i64).ok()?;
+    let (name, session, parent) = (f.u32()?, f.u32()?, f.u32()?);
+    let status = status_of(f.u8()?)?;
+    let steps = usize::try_from(f.u64()?).ok()?;
+    let total_ms = f64::from_bits(f.u64()?);
     let [error_count, failed_steps, input_tokens, output_tokens] =
-        [input.u64()?, input.u64()?, input.u64()?, input.u64()?];
-    let cost_nano_usd = input.u64()? as i64;
-    let models = input.list(|input| {
-        let sym = input.u32()?;
+        [f.u64()?, f.u64()?, f.u64()?, f.u64()?];
+    let cost_nano_usd = f.u64()? as i64;
+    let models = input.records(4 + 4 * 8, |f| {
+        let sym = f.u32()?;
         let mut usage = ModelUsage::default();
-        usage.calls = input.u64()?;
-        usage.input_tokens = input.u64()?;
-        usage.output_tokens = input.u64()?;
-        usage.cost_nano_usd = input.u64()? as i64;
+        usage.calls = f.u64()?;
+        usage.input_tokens = f.u64()?;
+        usage.output_tokens = f.u64()?;
+        usage.cost_nano_usd = f.u64()? as i64;
         Some((sym, usage))
     })?;
-    let metadata = input.list(|input| Some((input.u32()?, input.u32()?)))?;
-    let scores = input.list(|input| Some((input.u32()?, f64::from_bits(input.u64()?))))?;
+    let metadata = input.records(4 + 4, |f| Some((f.u32()?, f.u32()?)))?;
+    let scores = input.records(4 + 8, |f| Some((f.u32()?, f64::from_bits(f.u64()?))))?;
     Some(Entry {
         run_id,
         loc,
@@ -394,15 +412,100 @@ fn read_entry(input: &mut In<'_>) -> Option<Entry> {
 /// Deepest nesting of a metadata value read back; deeper is damage.
 const MAX_DEPTH: usize = 128;
 
-/// Bytes being read; every read is bounds-checked and `None` past the end.
-struct In<'a>(&'a [u8]);
+/// Fixed-size members of one piece taken from an [`In`]: one check of what is left per
+/// piece rather than per member.
+struct Fields<'a>(&'a [u8]);
 
-impl<'a> In<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (head, rest) = self.0.split_at_checked(n)?;
+impl Fields<'_> {
+    fn u8(&mut self) -> Option<u8> {
+        let (&n, rest) = self.0.split_first()?;
         self.0 = rest;
-        Some(head)
+        Some(n)
     }
+    fn u32(&mut self) -> Option<u32> {
+        let (n, rest) = self.0.split_first_chunk()?;
+        self.0 = rest;
+        Some(u32::from_le_bytes(*n))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        let (n, rest) = self.0.split_first_chunk()?;
+        self.0 = rest;
+        Some(u64::from_le_bytes(*n))
+    }
+}
+
+/// Bytes of a snapshot's body being read a piece at a time, with the CRC-32 of all read
+/// so far; every read is bounds-checked and `None` past the end.
+struct In<R> {
+    source: R,
+    buf: Vec<u8>,
+    /// Where the next read starts in `buf`.
+    at: usize,
+    /// Bytes of the body not in `buf` yet.
+    left: u64,
+    crc: crc32fast::Hasher,
+}
+
+/// Bytes read from the snapshot at a time.
+const PIECE: usize = 1 << 20;
+
+impl<R: Read> In<R> {
+    /// A body of `len` bytes, followed in `source` by its CRC-32.
+    fn new(source: R, len: u64) -> Self {
+        In {
+            source,
+            buf: Vec::new(),
+            at: 0,
+            left: len,
+            crc: crc32fast::Hasher::new(),
+        }
+    }
+
+    /// Bytes of the body not read yet.
+    fn remaining(&self) -> u64 {
+        (self.buf.len() - self.at) as u64 + self.left
+    }
+
+    /// Reads on until at least `n` bytes wait in `buf`.
+    fn fill(&mut self, n: usize) -> Option<()> {
+        self.buf.drain(..self.at);
+        self.at = 0;
+        let want = (n.saturating_sub(self.buf.len()).max(PIECE) as u64).min(self.left);
+        let before = self.buf.len();
+        (&mut self.source)
+            .take(want)
+            .read_to_end(&mut self.buf)
+            .ok()?;
+        let read = &self.buf[before..];
+        if read.len() as u64 != want {
+            return None;
+        }
+        self.crc.update(read);
+        self.left -= want;
+        (self.buf.len() >= n).then_some(())
+    }
+
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        if self.buf.len() - self.at < n {
+            self.fill(n)?;
+        }
+        let bytes = self.buf.get(self.at..self.at + n)?;
+        self.at += n;
+        Some(bytes)
+    }
+
+    /// Whether the whole body was read and the checksum after it holds.
+    fn finish(mut self) -> Option<()> {
+        if self.remaining() != 0 {
+            return None;
+        }
+        let mut crc = [0; 4];
+        self.source.read_exact(&mut crc).ok()?;
+        let mut rest = [0; 1];
+        let trailing = self.source.read(&mut rest).ok()?;
+        (trailing == 0 && self.crc.finalize().to_le_bytes() == crc).then_some(())
+    }
+
     fn u8(&mut self) -> Option<u8> {
         Some(self.take(1)?[0])
     }
@@ -412,18 +515,28 @@ impl<'a> In<'a> {
     fn u64(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
-    fn text(&mut self) -> Option<&'a str> {
+    fn text(&mut self) -> Option<&str> {
         let len = self.u32()? as usize;
         std::str::from_utf8(self.take(len)?).ok()
     }
     /// A count of items at least `min` bytes each, checked against what is left.
     fn count(&mut self, min: usize) -> Option<usize> {
         let n = self.u32()? as usize;
-        (n.checked_mul(min)? <= self.0.len()).then_some(n)
+        (n.checked_mul(min)? as u64 <= self.remaining()).then_some(n)
     }
-    fn list<T>(&mut self, mut item: impl FnMut(&mut Self) -> Option<T>) -> Option<Box<[T]>> {
-        let n = self.count(4)?;
-        (0..n).map(|_| item(self)).collect()
+    /// A counted list of items of `size` bytes each, taken in one piece.
+    fn records<T>(
+        &mut self,
+        size: usize,
+        mut item: impl FnMut(&mut Fields<'_>) -> Option<T>,
+    ) -> Option<Box<[T]>> {
+        let n = self.count(size)?;
+        let mut fields = Fields(self.take(n * size)?);
+        let mut items = Vec::with_capacity(n);
+        for _ in 0..n {
+            items.push(item(&mut fields)?);
+        }
+        Some(items.into_boxed_slice())
     }
     fn slots<T>(&mut self, mut item: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<Option<T>>> {
         let n = self.count(1)?;
@@ -472,8 +585,14 @@ impl<'a> In<'a> {
 impl Index {
     /// An index of `entries` (in ascending list order) over tables whose uses were
     /// counted from them; `None` if they contradict each other.
+    ///
+    /// The entries are in list order, so that order is their slots, and each metadata
+    /// posting is its slots in the order met: no tree is built and no key copied. The
+    /// run_id table, the one part that hashes every entry, is built beside the check of
+    /// the order.
     fn from_parts(
-        entries: Vec<Entry>,
+        entries: Vec<Option<Entry>>,
+        postings: Map<(Sym, u64), Vec<Slot>>,
         strings: (Vec<Option<Arc<str>>>, Vec<u32>),
         values: (Vec<Option<Arc<Value>>>, Vec<u32>),
         (live_bytes, dead_records, native): (u64, u64, bool),
@@ -484,18 +603,22 @@ impl Index {
         index.native = native;
         index.strings = crate::intern::Table::from_slots(strings.0, &strings.1)?;
         index.values = crate::intern::Values::from_slots(values.0, &values.1)?;
-        // The three access paths are independent: built side by side, they take the
-        // time of the slowest rather than of all three.
-        let values = &index.values;
         let entries_ref = &entries;
-        let (by_id, postings, order) = std::thread::scope(|scope| {
-            let by_id = beside(scope, move || id_map(entries_ref));
-            let postings = beside(scope, move || posting_sets(entries_ref, values));
-            let order = list_order(entries_ref, live_bytes);
-            (by_id(), postings(), order)
+        let (by_id, ordered) = std::thread::scope(|scope| {
+            let by_id = beside(scope, move || id_table(entries_ref));
+            let ordered = in_list_order(entries_ref, live_bytes);
+            (by_id(), ordered)
         });
-        (index.by_id, index.postings, index.order) = (by_id?, postings, order?);
-        index.entries = entries.into_iter().map(Some).collect();
+        if !ordered {
+            return None;
+        }
+        index.by_id = by_id?;
+        index.postings = postings
+            .into_iter()
+            .map(|(posting, slots)| (posting, Ordered::Sorted(slots)))
+            .collect();
+        index.order = Ordered::Sorted((0..entries.len() as Slot).collect());
+        index.entries = entries;
         Some(index)
     }
 }
@@ -515,52 +638,33 @@ fn beside<'scope, T: Send + 'scope>(
 }
 
 /// run_id → slot; `None` if a run_id is there twice.
-fn id_map(entries: &[Entry]) -> Option<Map<Arc<str>, Slot>> {
-    let mut by_id = Map::default();
-    by_id.reserve(entries.len());
-    for (slot, entry) in entries.iter().enumerate() {
-        if by_id
-            .insert(Arc::clone(&entry.run_id), slot as Slot)
-            .is_some()
-        {
-            return None;
-        }
-    }
-    Some(by_id)
+fn id_table(entries: &[Option<Entry>]) -> Option<Ids> {
+    let mut by_id = Ids::with_capacity(entries.len());
+    (0..entries.len() as Slot)
+        .all(|slot| by_id.insert(slot, entries))
+        .then_some(by_id)
 }
 
-fn posting_sets(entries: &[Entry], values: &Values) -> Map<(Sym, u64), BTreeMap<Key, Slot>> {
-    let mut postings: Map<(Sym, u64), Vec<(Key, Slot)>> = Map::default();
-    for (slot, entry) in entries.iter().enumerate() {
-        for &(name, value) in entry.metadata.iter() {
-            let posting = (name, values.posting_key(value));
-            postings
-                .entry(posting)
-                .or_default()
-                .push((entry.key(), slot as Slot));
-        }
-    }
-    // Sorted already (the entries are in list order): building each tree is linear.
-    postings
-        .into_iter()
-        .map(|(posting, set)| (posting, set.into_iter().collect()))
-        .collect()
-}
-
-/// The list order; `None` unless the entries are strictly ascending and their lines
-/// add up to `live_bytes`.
-fn list_order(entries: &[Entry], live_bytes: u64) -> Option<BTreeMap<Key, Slot>> {
-    let mut order: Vec<(Key, Slot)> = Vec::with_capacity(entries.len());
+/// Whether the entries are strictly ascending in list order and their lines add up to
+/// `live_bytes`.
+fn in_list_order(entries: &[Option<Entry>], live_bytes: u64) -> bool {
     let mut live = 0u64;
-    for (slot, entry) in entries.iter().enumerate() {
-        let key = entry.key();
-        if order.last().is_some_and(|(last, _)| *last >= key) {
-            return None;
+    let mut last = None;
+    for entry in entries {
+        let Some(entry) = entry else {
+            return false;
+        };
+        let key = (entry.created_at, &*entry.run_id);
+        if last.is_some_and(|last| last >= key) {
+            return false;
         }
-        order.push((key, slot as Slot));
-        live = live.checked_add(entry.loc.len)?;
+        last = Some(key);
+        let Some(sum) = live.checked_add(entry.loc.len) else {
+            return false;
+        };
+        live = sum;
     }
-    (live == live_bytes).then(|| order.into_iter().collect())
+    live == live_bytes
 }
 
 #[cfg(test)]

@@ -23,7 +23,8 @@ fn metadata_values_round_trip_exactly() {
             crc: crc32fast::Hasher::new(),
         };
         write_index(&mut out, &index).unwrap();
-        let back = read_index(&mut In(&out.inner)).expect("reads back");
+        let len = out.inner.len() as u64;
+        let back = read_index(&mut In::new(&out.inner[..], len)).expect("reads back");
         let entry = back.entry("r").unwrap();
         assert_eq!(back.summary(entry).metadata["k"], value);
         assert_eq!(

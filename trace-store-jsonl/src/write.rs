@@ -1,8 +1,66 @@
 //! Keeping a handle current, the write lock, appends and repairs.
 //!
-//! Lock order, everywhere: this handle's writer mutex, then the file lock, then the
-//! state lock. Readers take only the state lock (and, to repair damage they found, try
-//! the other two without waiting).
+//! # The write path
+//!
+//! Three locks, always taken in this order and released in the reverse one:
+//!
+//! - **W**, the writer mutex ([`JsonlStore`]'s `writer`): one writing thread per handle;
+//! - **F**, the file lock: an exclusive `flock` of the open file ([`FileGuard`]), polled
+//!   until [`JsonlOptions::lock_timeout`](crate::JsonlOptions::lock_timeout): one
+//!   writing handle per file, in any process;
+//! - **S**, the state lock ([`JsonlStore`]'s `state`, a read-write lock over [`State`]):
+//!   the index and the positions below. Readers take only S, shared (and, to repair
+//!   damage they found, try W and F without waiting).
+//!
+//! Five positions in the file, in bytes from its start:
+//!
+//! - `probe.len` ([`Probe::len`]): the length a `stat` of the path gives now;
+//! - `seen_len` ([`State::seen_len`]): the length at this handle's last look; the same
+//!   length and identity mean nothing changed;
+//! - `end` ([`State::end`]): just past the last complete line in the index, where the
+//!   next append goes;
+//! - `tail` (the offset of [`State::tail`]): where an incomplete last line starts (at
+//!   `end`): a line being written by another handle, or one torn by a crash;
+//! - `covered` (the offset in [`State::snapshot`]): how far `<file>.index` covers.
+//!
+//! ```text
+//!  0                        covered                  end = tail        seen_len
+//!  |== lines in the snapshot ==|== lines indexed since ==|~ incomplete ~|
+//!                                                         (none: tail = seen_len = end)
+//!
+//!  save(trace)
+//!    |  validate, derive the summary, encode the line into a batch      (no lock)
+//!    v
+//!  take W  (waits for this handle's other writers)
+//!    v
+//!  take F  (try_lock, polled: waits for other handles and processes)
+//!    |  stat the path: probe.len and the file's identity
+//!    v
+//!  take S, exclusive: catch up
+//!    |  identity changed, or probe.len < end -> read the whole file again (from
+//!    |                                          the snapshot if it is valid)
+//!    |  probe.len != seen_len, or a tail      -> read [end, probe.len): end,
+//!    |                                          seen_len and tail move
+//!    |  F is on a file compacted away meanwhile -> release S and F, take F again
+//!    |  repair: damaged lines copied to <file>.corrupt, then blanked; a tail
+//!    |  (torn, since F is held) copied there, then cut off: seen_len = tail
+//!    v
+//!  release S; write the batch at end        (readers go on; no one else appends)
+//!    |  fsync under Durability::Sync
+//!    v
+//!  take S, exclusive: index the lines; end = seen_len = end + batch
+//!    |  dead bytes > live ones -> compact, still under F: new file renamed over,
+//!    |                            snapshot written (covered = end)
+//!    v
+//!  release S, F, W; save returns
+//!
+//!  close (drop): covered < end -> snapshot written (covered = end)
+//! ```
+//!
+//! A read ([`JsonlStore::refresh`]) stats the path without any lock; if `probe.len`
+//! and the identity are what S says (`seen_len`, no tail), the index is current. Else
+//! it takes S exclusive, stats again (a writer of this handle may have moved `end`
+//! meanwhile) and catches up as above, without W or F.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Write as _};
