@@ -18,7 +18,7 @@ use crate::index::{Entry, Key, Slot};
 
 /// Below this many slots a set stays a vector whatever is inserted or removed: moving
 /// a few KB costs less than a tree.
-const SMALL: usize = 4096;
+const SMALL: usize = 1024;
 
 /// The list-order key of the entry in `slot`, borrowed. Every slot in a path has an
 /// entry; a missing one (never expected) sorts first rather than panicking.
