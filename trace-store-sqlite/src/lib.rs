@@ -59,6 +59,9 @@ const PIPELINE_MIN_TRACES: usize = 64;
 /// Encoded traces the helper thread may run ahead of the writer.
 const PIPELINE_DEPTH: usize = 256;
 
+/// Most summaries a query reserves room for before it reads any.
+const SUMMARIES_RESERVED: usize = 1024;
+
 /// Why a write transaction stopped.
 enum Failure {
     /// SQLite failed.
@@ -267,10 +270,13 @@ impl SqliteStore {
         let text_index = sql::plan_text(&conn, filter)?;
         let statement = sql::select(filter, SUMMARY_COLUMNS, true, text_index.as_deref());
         let mut stmt = conn.prepare_cached(&statement.sql)?;
-        let rows = stmt.query_map(params_from_iter(&statement.params), |row| {
-            rows::summary_from_row(row, &self.template)
-        })?;
-        rows.collect()
+        let mut rows = stmt.query(params_from_iter(&statement.params))?;
+        // Sized for the page up front: growing a vector of summaries copies them all.
+        let mut out = Vec::with_capacity(filter.limit.unwrap_or(0).min(SUMMARIES_RESERVED));
+        while let Some(row) = rows.next()? {
+            out.push(rows::summary_from_row(row, &self.template)?);
+        }
+        Ok(out)
     }
 
     /// Totals per group of what `query(filter)` returns, computed in SQL (see

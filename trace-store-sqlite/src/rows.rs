@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, Transaction, params, params_from_iter};
-use serde_json::Value;
 use trace_store_core::{Result, Status, Timestamp, Trace, TraceSummary, canonical_json};
 
 use crate::error::bad_column;
@@ -13,10 +12,10 @@ use crate::error::bad_column;
 pub(crate) struct Encoded {
     summary: TraceSummary,
     body: String,
-    metadata: Option<String>,
-    /// The summary's per-model usage, packed (`packed.rs`).
+    /// The summary's metadata, per-model usage and scores, packed (`packed.rs`).
+    metadata: Option<Vec<u8>>,
     models: Option<Vec<u8>>,
-    scores: Option<String>,
+    scores: Option<Vec<u8>>,
     /// `(key, canonical_json(value))` of each metadata entry.
     canonical: Vec<(String, String)>,
     /// Core's `Trace::search_text`, for the FTS table.
@@ -29,9 +28,9 @@ impl Encoded {
         trace.validate()?;
         let summary = TraceSummary::from(trace);
         let body = trace.to_json_string()?;
-        let metadata = json_unless_empty(&summary.metadata)?;
+        let metadata = crate::packed::encode_metadata(&summary.metadata);
         let models = crate::packed::encode_models(&summary.models);
-        let scores = json_unless_empty(&summary.scores)?;
+        let scores = crate::packed::encode_scores(&summary.scores);
         let canonical = summary
             .metadata
             .iter()
@@ -111,9 +110,9 @@ impl Encoded {
                 .execute(params![id, self.body])?;
             (id, BTreeMap::new())
         } else {
-            let (id, old_metadata): (i64, Option<String>) = tx
+            let (id, old_metadata) = tx
                 .prepare_cached("SELECT id, metadata FROM traces WHERE run_id = ?1")?
-                .query_row([&s.run_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                .query_row([&s.run_id], |row| Ok((row.get(0)?, bytes_or_null(row, 1)?)))?;
             // run_id (?1) is left alone: setting it, even to itself, rewrites its index.
             tx.prepare_cached(
                 "UPDATE traces SET created_at = ?2, name = ?3, status = ?4, steps = ?5,
@@ -228,9 +227,9 @@ pub(crate) fn load(conn: &Connection, run_id: &str) -> rusqlite::Result<Option<R
 
 /// Removes the trace and every row derived from it; true if it existed.
 pub(crate) fn delete(tx: &Transaction<'_>, run_id: &str) -> rusqlite::Result<bool> {
-    let old: Option<(i64, Option<String>)> = tx
+    let old: Option<(i64, Option<Vec<u8>>)> = tx
         .prepare_cached("DELETE FROM traces WHERE run_id = ?1 RETURNING id, metadata")?
-        .query_row([run_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .query_row([run_id], |row| Ok((row.get(0)?, bytes_or_null(row, 1)?)))
         .optional()?;
     let Some((id, metadata)) = old else {
         return Ok(false);
@@ -241,7 +240,7 @@ pub(crate) fn delete(tx: &Transaction<'_>, run_id: &str) -> rusqlite::Result<boo
 
 /// Removes the rows of trace `id` beside its `traces` row, whose `metadata` column was
 /// `metadata`.
-fn delete_derived(tx: &Transaction<'_>, id: i64, metadata: Option<&str>) -> rusqlite::Result<()> {
+fn delete_derived(tx: &Transaction<'_>, id: i64, metadata: Option<&[u8]>) -> rusqlite::Result<()> {
     for sql in [
         "DELETE FROM trace_bodies WHERE id = ?1",
         "DELETE FROM trace_scores WHERE trace_id = ?1",
@@ -273,7 +272,7 @@ pub(crate) fn delete_selected(
     if ids.len() < BULK_DELETE_FROM {
         let mut stmt = tx.prepare_cached("DELETE FROM traces WHERE id = ?1 RETURNING metadata")?;
         for &id in &ids {
-            let metadata: Option<String> = stmt.query_row([id], |row| row.get(0))?;
+            let metadata = stmt.query_row([id], |row| bytes_or_null(row, 0))?;
             delete_derived(tx, id, metadata.as_deref())?;
         }
         return Ok(ids.len() as u64);
@@ -345,12 +344,12 @@ const FTS5_DEFAULT_DELETEMERGE: i64 = 10;
 fn metadata_pairs(
     tx: &Transaction<'_>,
     id: i64,
-    metadata: Option<&str>,
+    metadata: Option<&[u8]>,
 ) -> rusqlite::Result<BTreeMap<String, String>> {
     let Some(metadata) = metadata else {
         return Ok(BTreeMap::new());
     };
-    match serde_json::from_str::<BTreeMap<String, Value>>(metadata) {
+    match crate::packed::metadata_map(metadata) {
         Ok(map) => Ok(map
             .iter()
             .map(|(key, value)| (key.clone(), canonical_json(value)))
@@ -380,15 +379,9 @@ fn delete_metadata(
     Ok(())
 }
 
-fn json_unless_empty<K: serde::Serialize, V: serde::Serialize>(
-    map: &BTreeMap<K, V>,
-) -> Result<Option<String>> {
-    if map.is_empty() {
-        return Ok(None);
-    }
-    serde_json::to_string(map)
-        .map(Some)
-        .map_err(|e| trace_store_core::Error::invalid(format!("cannot encode summary: {e}")))
+/// Column `index` as bytes (a BLOB, or TEXT edited in by hand), or `None` for NULL.
+fn bytes_or_null(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Vec<u8>>> {
+    Ok(row.get_ref(index)?.as_bytes_or_null()?.map(<[u8]>::to_vec))
 }
 
 /// SQLite integers are i64; a u64 is stored bit for bit so that it reads back exactly.
@@ -432,16 +425,14 @@ pub(crate) fn summary_from_row(
     if let Some(models) = row.get_ref(10)?.as_blob_or_null()? {
         s.models = crate::packed::models_map(models).map_err(|e| bad_column(10, e))?;
     }
-    if let Some(metadata) = row.get_ref(11)?.as_str_or_null()? {
-        s.metadata = serde_json::from_str::<BTreeMap<String, Value>>(metadata)
-            .map_err(|e| bad_column(11, e))?;
+    if let Some(metadata) = row.get_ref(11)?.as_bytes_or_null()? {
+        s.metadata = crate::packed::metadata_map(metadata).map_err(|e| bad_column(11, e))?;
     }
     s.session_id = row.get(12)?;
     s.parent_run_id = row.get(13)?;
     s.failed_steps = from_sql_u64(row, 14)?;
-    if let Some(scores) = row.get_ref(15)?.as_str_or_null()? {
-        s.scores =
-            serde_json::from_str::<BTreeMap<String, f64>>(scores).map_err(|e| bad_column(15, e))?;
+    if let Some(scores) = row.get_ref(15)?.as_bytes_or_null()? {
+        s.scores = crate::packed::scores_map(scores).map_err(|e| bad_column(15, e))?;
     }
     Ok(s)
 }

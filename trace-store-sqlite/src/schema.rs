@@ -139,6 +139,12 @@ CREATE TABLE trace_text_pending (
 );
 ";
 
+/// Schema version 5 (speed): `traces.metadata` and `traces.scores` hold the summary's
+/// maps in the packed formats of `packed.rs` instead of JSON, so that listing a
+/// summary parses no JSON (the metadata parse was a quarter of `list`); no table
+/// changes. [`backfill_v5`] re-encodes every stored trace's maps.
+const V5: &str = "";
+
 /// One step of the schema's history.
 struct Migration {
     /// Creates or alters the tables.
@@ -164,6 +170,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         sql: V4,
         backfill: None,
+    },
+    Migration {
+        sql: V5,
+        backfill: Some(backfill_v5),
     },
 ];
 
@@ -201,6 +211,36 @@ fn backfill_v3(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             continue;
         };
         update.execute(rusqlite::params![id, crate::packed::encode_models(&models)])?;
+    }
+    Ok(())
+}
+
+/// Re-encodes `traces.metadata` and `traces.scores` from JSON to the packed formats.
+/// A value that does not decode (edited by hand) is left as it is: it stays reported
+/// as corrupt when read.
+fn backfill_v5(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    use serde_json::Value;
+    use std::collections::BTreeMap;
+    let mut read = tx.prepare(
+        "SELECT id, metadata, scores FROM traces WHERE metadata IS NOT NULL OR scores IS NOT NULL",
+    )?;
+    let mut metadata = tx.prepare("UPDATE traces SET metadata = ?2 WHERE id = ?1")?;
+    let mut scores = tx.prepare("UPDATE traces SET scores = ?2 WHERE id = ?1")?;
+    let mut rows = read.query([])?;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        if let Some(json) = row.get_ref(1)?.as_bytes_or_null()?
+            && let Ok(map) = serde_json::from_slice::<BTreeMap<String, Value>>(json)
+        {
+            let packed = crate::packed::encode_metadata(&map);
+            metadata.execute(rusqlite::params![id, packed])?;
+        }
+        if let Some(json) = row.get_ref(2)?.as_bytes_or_null()?
+            && let Ok(map) = serde_json::from_slice::<BTreeMap<String, f64>>(json)
+        {
+            let packed = crate::packed::encode_scores(&map);
+            scores.execute(rusqlite::params![id, packed])?;
+        }
     }
     Ok(())
 }

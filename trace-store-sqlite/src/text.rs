@@ -11,10 +11,11 @@
 //! Answers stay exact and every write is seen by the next query (rule C13): a text
 //! query takes as candidates what the index finds plus every pending trace, and core's
 //! predicate rechecks each candidate against its current `trace_text`. A pending trace
-//! may still have an index entry for its old text (an upsert or merge): that only
-//! adds a candidate, which the recheck drops if the text no longer matches.
+//! may still have an index entry for its old text (an upsert or merge), and a deleted
+//! trace stays pending, with its entry, until the batch: that only adds a candidate,
+//! which the recheck drops if the text no longer matches (or no trace has the id).
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Transaction, params};
 
 /// Pending traces from which a save indexes them all in its transaction: one save in
 /// this many pays for the batch, and a text query rechecks at most this many
@@ -79,17 +80,20 @@ pub(crate) fn flush(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Removes trace `id`'s text and index entry.
+/// Removes trace `id`'s text, and marks its index entry for removal with the next batch.
+///
+/// Removing the entry at once made FTS5 merge segments in the delete's commit (its
+/// tombstones count as written pages): two fifths of a delete's time. Until the batch,
+/// the entry only makes the id a candidate of text queries, where it joins no trace
+/// (or, should a later save reuse the id, one whose current text is rechecked); and the
+/// batch removes it before it indexes whatever text now has that id.
 pub(crate) fn delete(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<()> {
-    // A trace pending since it was inserted has no index entry to remove.
-    let fresh: Option<bool> = tx
-        .prepare_cached("DELETE FROM trace_text_pending WHERE id = ?1 RETURNING NOT stale")?
-        .query_row([id], |row| row.get(0))
-        .optional()?;
-    if fresh != Some(true) {
-        tx.prepare_cached("DELETE FROM trace_trigrams WHERE rowid = ?1")?
-            .execute([id])?;
-    }
+    // A trace already pending keeps its mark: a fresh one has no entry to remove, a
+    // stale one is already marked for removal.
+    tx.prepare_cached(
+        "INSERT INTO trace_text_pending (id, stale) VALUES (?1, 1) ON CONFLICT (id) DO NOTHING",
+    )?
+    .execute([id])?;
     tx.prepare_cached("DELETE FROM trace_text WHERE id = ?1")?
         .execute([id])?;
     Ok(())

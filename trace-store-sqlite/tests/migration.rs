@@ -70,7 +70,7 @@ fn a_v1_database_migrates_and_answers_as_before() {
     let path = v1_copy(&dir);
     assert_eq!(user_version(&path), 1, "the fixture is a schema 1 database");
     let store = SqliteStore::open(&path).expect("open migrates");
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(SCHEMA_VERSION, 5);
 
     // The v1 queries, with the v1 CLI's answers.
     assert_eq!(run_ids(&store.list(100, 0).expect("list")), V1_LIST);
@@ -227,7 +227,7 @@ fn a_v1_database_migrates_and_answers_as_before() {
             .is_empty()
     );
     store.close().expect("close");
-    assert_eq!(user_version(&path), 4);
+    assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
     let reopened = SqliteStore::open(&path).expect("reopen");
     assert_eq!(
         reopened

@@ -335,3 +335,48 @@ fn search_text_follows_saves_merges_and_deletes() {
         assert_eq!((find("second"), find("web")), (0, 0));
     }
 }
+
+/// A delete leaves its trigram entries for the next batch; a trace saved meanwhile
+/// under the same rowid (SQLite reuses the largest) is found by its own text only,
+/// before and after the batch, and the index stays consistent.
+#[test]
+fn a_deleted_traces_index_entry_never_answers_for_its_successor() {
+    let store = SqliteStore::in_memory().expect("in_memory");
+    let find = |text: &str| -> Vec<String> {
+        store
+            .query(&TraceFilter::new().with_text(text))
+            .expect("query")
+            .into_iter()
+            .map(|s| s.run_id)
+            .collect()
+    };
+    store
+        .save(&Trace::new("keep").with_name("kept words"))
+        .expect("save");
+    store
+        .save(&Trace::new("old").with_name("quokka habitat"))
+        .expect("save");
+    store.index_text().expect("index_text");
+    assert_eq!(find("quokka"), ["old"]);
+    assert!(store.delete("old").expect("delete"));
+    assert!(find("quokka").is_empty());
+    // The largest rowid is free again: the next trace takes it.
+    store
+        .save(&Trace::new("new").with_name("wombat burrow"))
+        .expect("save");
+    for round in ["before the batch", "after the batch"] {
+        assert!(find("quokka").is_empty(), "{round}");
+        assert_eq!(find("wombat"), ["new"], "{round}");
+        assert_eq!(find("words"), ["keep"], "{round}");
+        store.index_text().expect("index_text");
+    }
+    // Deleting it again, and a trace never indexed, leaves nothing behind.
+    assert!(store.delete("new").expect("delete"));
+    store
+        .save(&Trace::new("fresh").with_name("platypus"))
+        .expect("save");
+    assert!(store.delete("fresh").expect("delete"));
+    store.index_text().expect("index_text");
+    assert!(find("wombat").is_empty() && find("platypus").is_empty());
+    assert_eq!(find("words"), ["keep"]);
+}
