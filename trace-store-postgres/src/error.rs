@@ -15,22 +15,15 @@ pub(crate) enum Failure {
         #[source]
         source: tokio_postgres::Error,
     },
-    /// No connection could be had within the connect timeout.
-    #[error("{what}: no connection to PostgreSQL: {source}")]
-    Pool {
-        what: String,
-        #[source]
-        source: deadpool_postgres::PoolError,
-    },
+    /// Every connection of the pool stayed busy for the connect timeout.
+    #[error("{0}")]
+    PoolTimeout(String),
     /// The tables are in a state this code cannot use.
     #[error("{0}")]
     Schema(String),
     /// Stored bytes that do not decode.
     #[error("{0}")]
     Corrupt(String),
-    /// The store's runtime thread is gone.
-    #[error("the PostgreSQL store's runtime has stopped")]
-    RuntimeGone,
 }
 
 impl Failure {
@@ -42,11 +35,7 @@ impl Failure {
     fn is_transient(&self) -> bool {
         match self {
             Failure::Postgres { source, .. } => is_transient(source),
-            Failure::Pool { source, .. } => match source {
-                deadpool_postgres::PoolError::Timeout(_) => true,
-                deadpool_postgres::PoolError::Backend(source) => is_transient(source),
-                _ => false,
-            },
+            Failure::PoolTimeout(_) => true,
             _ => false,
         }
     }
@@ -111,12 +100,4 @@ fn describe(error: &tokio_postgres::Error) -> String {
         cause = inner.source();
     }
     text
-}
-
-pub(crate) fn pool(what: impl Into<String>, source: deadpool_postgres::PoolError) -> Error {
-    Failure::Pool {
-        what: what.into(),
-        source,
-    }
-    .into()
 }

@@ -4,7 +4,7 @@
 mod error;
 mod keys;
 mod options;
-mod runtime;
+mod pool;
 mod schema;
 mod sql;
 mod stats;
@@ -13,7 +13,6 @@ mod write;
 use std::fmt;
 use std::sync::Arc;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use trace_store_core::{
     Error, GroupBy, GroupKey, Result, Trace, TraceFilter, TraceStats, TraceStore, TraceSummary,
     text_contains,
@@ -22,20 +21,19 @@ use trace_store_core::{
 pub use crate::options::{PostgresOptions, SCHEMES};
 pub use crate::schema::SCHEMA_VERSION;
 
-use crate::error::{Failure, backend, pool};
-use crate::runtime::OwnedRuntime;
+use crate::error::{Failure, backend};
+use crate::pool::{Pool, Session};
 use crate::sql::{ORDER, Selection, Tables, refs};
 
 /// A [`TraceStore`] in a PostgreSQL database, for many processes on many machines.
 ///
-/// Calls are synchronous: each runs on a Tokio runtime the store owns (its own two
-/// threads) and the calling thread waits for the answer, so the store works from plain
-/// threads and from inside any Tokio runtime alike. Cloning is cheap and shares the
-/// pool.
+/// Calls are synchronous: the calling thread borrows a connection of the pool and
+/// drives it until the answer is in (a thread inside a Tokio runtime has a helper
+/// thread do it), so the store works from plain threads and from inside any Tokio
+/// runtime alike. Cloning is cheap and shares the pool.
 #[derive(Clone)]
 pub struct PostgresStore {
     inner: Arc<Inner>,
-    runtime: Arc<OwnedRuntime>,
 }
 
 struct Inner {
@@ -76,25 +74,12 @@ impl PostgresStore {
             "-c statement_timeout={}",
             options.statement_timeout.as_millis()
         ));
-        let manager = Manager::from_config(
+        let pool = Pool::new(
             config,
-            tokio_postgres::NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
+            options.pool_size,
+            options.connect_timeout,
+            shown_url.clone(),
         );
-        let runtime = Arc::new(OwnedRuntime::new()?);
-        let pool = {
-            let _entered = runtime.enter();
-            Pool::builder(manager)
-                .max_size(options.pool_size)
-                .runtime(deadpool_postgres::Runtime::Tokio1)
-                .wait_timeout(Some(options.connect_timeout))
-                .create_timeout(Some(options.connect_timeout))
-                .recycle_timeout(Some(options.connect_timeout))
-                .build()
-                .map_err(|e| Error::invalid(format!("cannot build a pool for {shown_url}: {e}")))?
-        };
         let store = PostgresStore {
             inner: Arc::new(Inner {
                 pool,
@@ -103,11 +88,9 @@ impl PostgresStore {
                 shown_url,
                 options,
             }),
-            runtime,
         };
-        store.run(|inner| async move {
-            let mut client = inner.client("opening the store").await?;
-            schema::migrate(&mut client, &inner.tables).await
+        store.run("opening the store", async |inner, db| {
+            schema::migrate(db, &inner.tables).await
         })?;
         Ok(store)
     }
@@ -117,29 +100,26 @@ impl PostgresStore {
         &self.inner.options
     }
 
-    /// Runs `work` on the store's runtime and waits for it.
-    fn run<T, F>(&self, work: impl FnOnce(Arc<Inner>) -> F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: Future<Output = Result<T>> + Send + 'static,
-    {
-        self.runtime.run(work(self.inner.clone()))
+    /// Runs `work` on a connection of the pool and waits for it; `what` names the call
+    /// in errors.
+    fn run<T: Send>(
+        &self,
+        what: &str,
+        work: impl AsyncFnOnce(&Inner, &Session) -> Result<T> + Send,
+    ) -> Result<T> {
+        let inner = &*self.inner;
+        inner.pool.run(what, async |db| work(inner, db).await)
     }
 }
 
 impl Inner {
-    async fn client(&self, what: &str) -> Result<deadpool_postgres::Object> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| pool(format!("{what} in {}", self.shown_url), e))
-    }
-
     /// Summaries (and, with a text query, the search text to recheck) in list order.
-    async fn summaries(&self, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
+    async fn summaries(&self, db: &Session, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
         let mut selection = Selection::new(&self.tables, filter);
         if !selection.text_in_sql {
-            return self.summaries_by_reading_bodies(filter, selection).await;
+            return self
+                .summaries_by_reading_bodies(db, filter, selection)
+                .await;
         }
         let paging = selection.paging(filter);
         // The text is large and compressed: read it only to recheck a text query.
@@ -152,12 +132,11 @@ impl Inner {
             "SELECT t.summary, {text} FROM {} t{}{ORDER}{paging}",
             self.tables.traces, selection.condition
         );
-        let client = self.client("querying").await?;
-        let stmt = client
+        let stmt = db
             .prepare_cached(&sql)
             .await
             .map_err(|e| backend("preparing a query", e))?;
-        let rows = client
+        let rows = db
             .query(&stmt, &refs(&selection.params))
             .await
             .map_err(|e| backend("querying", e))?;
@@ -179,6 +158,7 @@ impl Inner {
     /// apply core's predicate, then page.
     async fn summaries_by_reading_bodies(
         &self,
+        db: &Session,
         filter: &TraceFilter,
         selection: Selection,
     ) -> Result<Vec<TraceSummary>> {
@@ -186,8 +166,7 @@ impl Inner {
             "SELECT t.summary, t.body FROM {} t{}{ORDER}",
             self.tables.traces, selection.condition
         );
-        let client = self.client("querying").await?;
-        let rows = client
+        let rows = db
             .query(&sql, &refs(&selection.params))
             .await
             .map_err(|e| backend("querying", e))?;
@@ -208,6 +187,7 @@ impl Inner {
     /// Deletes the traces `target` (a query of run_ids) selects, and their scores.
     async fn delete_rows(
         &self,
+        db: &Session,
         target: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<u64> {
@@ -217,22 +197,20 @@ impl Inner {
              SELECT count(*) FROM gone",
             self.tables.traces, self.tables.scores
         );
-        let client = self.client("deleting traces").await?;
-        let row = client
+        let row = db
             .query_one(&sql, params)
             .await
             .map_err(|e| backend("deleting traces", e))?;
         Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
     }
 
-    async fn load(&self, run_id: &str) -> Result<Option<Trace>> {
-        let client = self.client("loading a trace").await?;
+    async fn load(&self, db: &Session, run_id: &str) -> Result<Option<Trace>> {
         let sql = format!("SELECT body FROM {} WHERE run_id = $1", self.tables.traces);
-        let stmt = client
+        let stmt = db
             .prepare_cached(&sql)
             .await
             .map_err(|e| backend("preparing a load", e))?;
-        let row = client
+        let row = db
             .query_opt(&stmt, &[&run_id])
             .await
             .map_err(|e| backend(format!("loading trace {run_id:?}"), e))?;
@@ -254,7 +232,9 @@ impl TraceStore for PostgresStore {
     fn save(&self, trace: &Trace) -> Result<String> {
         trace.validate()?;
         let row = write::Row::new(trace)?;
-        self.run(|inner| async move { write::save_one(&inner, &row).await })?;
+        self.run("saving a trace", async |inner, db| {
+            write::save_one(inner, db, &row).await
+        })?;
         Ok(trace.run_id.clone())
     }
 
@@ -262,9 +242,10 @@ impl TraceStore for PostgresStore {
         if trace_store_core::validate_run_id(run_id).is_err() {
             return Err(Error::not_found(run_id));
         }
-        let id = run_id.to_owned();
-        self.run(|inner| async move { inner.load(&id).await })?
-            .ok_or_else(|| Error::not_found(run_id))
+        self.run("loading a trace", async |inner, db| {
+            inner.load(db, run_id).await
+        })?
+        .ok_or_else(|| Error::not_found(run_id))
     }
 
     fn list(&self, limit: usize, offset: usize) -> Result<Vec<TraceSummary>> {
@@ -273,27 +254,26 @@ impl TraceStore for PostgresStore {
 
     fn query(&self, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
         filter.validate()?;
-        let filter = filter.clone();
-        self.run(|inner| async move { inner.summaries(&filter).await })
+        self.run("querying", async |inner, db| {
+            inner.summaries(db, filter).await
+        })
     }
 
     fn delete(&self, run_id: &str) -> Result<bool> {
         if trace_store_core::validate_run_id(run_id).is_err() {
             return Ok(false);
         }
-        let id = run_id.to_owned();
-        self.run(|inner| async move {
-            let client = inner.client("deleting a trace").await?;
+        self.run("deleting a trace", async |inner, db| {
             let sql = format!(
                 "WITH gone AS (DELETE FROM {} WHERE run_id = $1 RETURNING 1),
                       scores AS (DELETE FROM {} WHERE run_id = $1)
                  SELECT count(*) FROM gone",
                 inner.tables.traces, inner.tables.scores
             );
-            let row = client
-                .query_one(&sql, &[&id])
+            let row = db
+                .query_one(&sql, &[&run_id])
                 .await
-                .map_err(|e| backend(format!("deleting trace {id:?}"), e))?;
+                .map_err(|e| backend(format!("deleting trace {run_id:?}"), e))?;
             Ok(row.get::<_, i64>(0) > 0)
         })
     }
@@ -305,26 +285,26 @@ impl TraceStore for PostgresStore {
             .map(write::Row::new)
             .collect::<Result<Vec<_>>>()?;
         if !rows.is_empty() {
-            self.run(|inner| async move { write::save_batch(&inner, &rows).await })?;
+            self.run("saving traces", async |inner, db| {
+                write::save_batch(inner, db, &rows).await
+            })?;
         }
         Ok(traces.iter().map(|t| t.run_id.clone()).collect())
     }
 
     fn count(&self, filter: &TraceFilter) -> Result<u64> {
         filter.validate()?;
-        let filter = filter.clone();
-        self.run(|inner| async move {
-            let mut selection = Selection::new(&inner.tables, &filter);
+        self.run("counting", async |inner, db| {
+            let mut selection = Selection::new(&inner.tables, filter);
             if !selection.text_in_sql {
-                return Ok(inner.summaries(&filter).await?.len() as u64);
+                return Ok(inner.summaries(db, filter).await?.len() as u64);
             }
-            let paging = selection.paging(&filter);
+            let paging = selection.paging(filter);
             let sql = format!(
                 "SELECT count(*) FROM (SELECT 1 FROM {} t{}{ORDER}{paging}) page",
                 inner.tables.traces, selection.condition
             );
-            let client = inner.client("counting").await?;
-            let row = client
+            let row = db
                 .query_one(&sql, &refs(&selection.params))
                 .await
                 .map_err(|e| backend("counting", e))?;
@@ -334,14 +314,17 @@ impl TraceStore for PostgresStore {
 
     fn stats(&self, filter: &TraceFilter) -> Result<TraceStats> {
         filter.validate()?;
-        let filter = filter.clone();
-        self.run(|inner| async move { stats::totals(&inner, &filter).await })
+        self.run("computing stats", async |inner, db| {
+            stats::totals(inner, db, filter).await
+        })
     }
 
     fn merge(&self, part: &Trace) -> Result<Trace> {
         part.validate()?;
-        let parts = vec![part.clone()];
-        let mut merged = self.run(|inner| async move { write::merge_all(&inner, &parts).await })?;
+        let parts = std::slice::from_ref(part);
+        let mut merged = self.run("merging", async |inner, db| {
+            write::merge_all(inner, db, parts).await
+        })?;
         merged
             .remove(&part.run_id)
             .ok_or_else(|| Failure::Corrupt(format!("merging {:?} lost it", part.run_id)).into())
@@ -350,8 +333,9 @@ impl TraceStore for PostgresStore {
     fn merge_many(&self, parts: &[Trace]) -> Result<Vec<String>> {
         parts.iter().try_for_each(Trace::validate)?;
         if !parts.is_empty() {
-            let owned = parts.to_vec();
-            self.run(|inner| async move { write::merge_all(&inner, &owned).await })?;
+            self.run("merging", async |inner, db| {
+                write::merge_all(inner, db, parts).await
+            })?;
         }
         Ok(parts.iter().map(|p| p.run_id.clone()).collect())
     }
@@ -363,32 +347,34 @@ impl TraceStore for PostgresStore {
     ) -> Result<Vec<(GroupKey, TraceStats)>> {
         filter.validate()?;
         group.validate()?;
-        let filter = filter.clone();
-        self.run(|inner| async move { stats::grouped(&inner, &filter, &group).await })
+        self.run("computing stats", async |inner, db| {
+            stats::grouped(inner, db, filter, &group).await
+        })
     }
 
     fn delete_where(&self, filter: &TraceFilter) -> Result<u64> {
         filter.validate()?;
-        let filter = filter.clone();
-        self.run(|inner| async move {
-            let mut selection = Selection::new(&inner.tables, &filter);
+        self.run("deleting traces", async |inner, db| {
+            let mut selection = Selection::new(&inner.tables, filter);
             if !selection.text_in_sql {
                 let ids: Vec<String> = inner
-                    .summaries(&filter)
+                    .summaries(db, filter)
                     .await?
                     .into_iter()
                     .map(|s| s.run_id)
                     .collect();
                 return inner
-                    .delete_rows("SELECT unnest($1::text[])", &[&ids])
+                    .delete_rows(db, "SELECT unnest($1::text[])", &[&ids])
                     .await;
             }
-            let paging = selection.paging(&filter);
+            let paging = selection.paging(filter);
             let target = format!(
                 "SELECT t.run_id FROM {} t{}{ORDER}{paging}",
                 inner.tables.traces, selection.condition,
             );
-            inner.delete_rows(&target, &refs(&selection.params)).await
+            inner
+                .delete_rows(db, &target, &refs(&selection.params))
+                .await
         })
     }
 }

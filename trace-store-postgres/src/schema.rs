@@ -1,10 +1,11 @@
 //! Tables, indexes and their migrations, versioned in a table of the store's schema.
 
 use futures_util::future::try_join_all;
-use tokio_postgres::{Client, Transaction};
+use tokio_postgres::Client;
 use trace_store_core::{Error, Result, Trace};
 
 use crate::error::{Failure, backend};
+use crate::pool::Session;
 use crate::sql::Tables;
 use crate::write::{Row, WriteSql};
 
@@ -19,11 +20,24 @@ const MIGRATION_BATCH: i64 = 500;
 const SETUP_LOCK: i64 = 0x7472_6163_6573_746f; // "tracesto"
 
 /// Creates or migrates the store's tables; a newer layout is `UnsupportedVersion`.
-pub(crate) async fn migrate(client: &mut Client, tables: &Tables) -> Result<()> {
-    let tx = client
-        .transaction()
+pub(crate) async fn migrate(db: &Session, tables: &Tables) -> Result<()> {
+    db.batch_execute("BEGIN")
         .await
         .map_err(|e| backend("starting the schema migration", e))?;
+    match migrate_in(db, tables).await {
+        Ok(()) => db
+            .batch_execute("COMMIT")
+            .await
+            .map_err(|e| backend("committing the schema migration", e)),
+        Err(error) => {
+            // The connection goes back to the pool: leave no transaction open on it.
+            let _ = db.batch_execute("ROLLBACK").await;
+            Err(error)
+        }
+    }
+}
+
+async fn migrate_in(tx: &Client, tables: &Tables) -> Result<()> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SETUP_LOCK])
         .await
         .map_err(|e| backend("locking for the schema migration", e))?;
@@ -52,7 +66,7 @@ pub(crate) async fn migrate(client: &mut Client, tables: &Tables) -> Result<()> 
             .await
             .map_err(|e| backend("recording the schema version", e))?;
         }
-        1 => migrate_v1(&tx, tables).await?,
+        1 => migrate_v1(tx, tables).await?,
         SCHEMA_VERSION => {}
         newer if newer > SCHEMA_VERSION => {
             return Err(Error::UnsupportedVersion {
@@ -68,15 +82,13 @@ pub(crate) async fn migrate(client: &mut Client, tables: &Tables) -> Result<()> 
             .into());
         }
     }
-    tx.commit()
-        .await
-        .map_err(|e| backend("committing the schema migration", e))
+    Ok(())
 }
 
 /// Layout 1 to 2: the metadata and per-model rows move into the trace's row, the
 /// `pg_trgm` index gives way to the window keys, foreign keys go, and every derived
 /// column is written again from the stored body by the code that saves.
-async fn migrate_v1(tx: &Transaction<'_>, t: &Tables) -> Result<()> {
+async fn migrate_v1(tx: &Client, t: &Tables) -> Result<()> {
     let failed = |e| backend(format!("migrating schema {} to layout 2", t.schema), e);
     let added: Vec<String> = V2_COLUMNS
         .iter()

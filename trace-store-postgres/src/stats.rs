@@ -9,29 +9,35 @@ use trace_store_core::{GroupBy, GroupKey, ModelUsage, Result, Status, TraceFilte
 
 use crate::Inner;
 use crate::error::{Failure, backend};
+use crate::pool::Session;
 use crate::sql::{ORDER, Selection, refs, text_key};
 
 const DAY_MICROS: i64 = 86_400_000_000;
 
 /// Totals over what `query(filter)` returns.
-pub(crate) async fn totals(inner: &Inner, filter: &TraceFilter) -> Result<TraceStats> {
+pub(crate) async fn totals(
+    inner: &Inner,
+    db: &Session,
+    filter: &TraceFilter,
+) -> Result<TraceStats> {
     let selection = Selection::new(&inner.tables, filter);
     if !selection.text_in_sql {
-        return Ok(inner.summaries(filter).await?.iter().collect());
+        return Ok(inner.summaries(db, filter).await?.iter().collect());
     }
-    let groups = run(inner, filter, selection, Grouping::All).await?;
+    let groups = run(inner, db, filter, selection, Grouping::All).await?;
     Ok(groups.into_values().next().unwrap_or_default())
 }
 
 /// Per-group totals, in core's order.
 pub(crate) async fn grouped(
     inner: &Inner,
+    db: &Session,
     filter: &TraceFilter,
     group: &GroupBy,
 ) -> Result<Vec<(GroupKey, TraceStats)>> {
     let selection = Selection::new(&inner.tables, filter);
     if !selection.text_in_sql {
-        return Ok(group.stats(&inner.summaries(filter).await?));
+        return Ok(group.stats(&inner.summaries(db, filter).await?));
     }
     let grouping = match group {
         GroupBy::Day => Grouping::Day,
@@ -41,9 +47,9 @@ pub(crate) async fn grouped(
         GroupBy::Model => Grouping::Model,
         GroupBy::Metadata(key) => Grouping::Metadata(text_key(key)),
         // A grouping added to core later: core computes it.
-        _ => return Ok(group.stats(&inner.summaries(filter).await?)),
+        _ => return Ok(group.stats(&inner.summaries(db, filter).await?)),
     };
-    let groups = run(inner, filter, selection, grouping).await?;
+    let groups = run(inner, db, filter, selection, grouping).await?;
     let mut keyed = BTreeMap::new();
     for (key, stats) in groups {
         keyed.insert(group_key(group, key)?, stats);
@@ -78,6 +84,7 @@ enum RawKey {
 
 async fn run(
     inner: &Inner,
+    client: &Session,
     filter: &TraceFilter,
     mut selection: Selection,
     grouping: Grouping,
@@ -137,7 +144,6 @@ async fn run(
             MODELS_OF_SEL.replace("{m}", "m")
         )
     };
-    let client = inner.client("computing stats").await?;
     let params = refs(&selection.params);
     let failed = |e| backend("computing stats", e);
     let mut groups: BTreeMap<RawKey, TraceStats> = BTreeMap::new();

@@ -4,13 +4,14 @@
 use std::collections::HashMap;
 
 use futures_util::future::{try_join, try_join_all, try_join3};
+use tokio_postgres::Statement;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Statement};
 use trace_store_core::{Result, Trace, TraceSummary, canonical_json};
 
 use crate::Inner;
 use crate::error::{Failure, backend};
 use crate::keys::search_keys;
+use crate::pool::Session;
 use crate::sql::{Tables, storable_text, text_key};
 
 /// Everything written for one trace, encoded before any I/O.
@@ -188,15 +189,10 @@ fn upsert_sql(t: &Tables) -> String {
 }
 
 /// Saves one trace: one statement, no transaction around it (it is atomic alone).
-pub(crate) async fn save_one(inner: &Inner, row: &Row) -> Result<()> {
-    let client = inner.client("saving a trace").await?;
+pub(crate) async fn save_one(inner: &Inner, db: &Session, row: &Row) -> Result<()> {
     let failed = |e| backend(format!("saving trace {:?}", row.run_id), e);
-    let upsert = client
-        .prepare_cached(&inner.sql.upsert)
-        .await
-        .map_err(failed)?;
-    client
-        .execute_raw(&upsert, row.params())
+    let upsert = db.prepare_cached(&inner.sql.upsert).await.map_err(failed)?;
+    db.execute_raw(&upsert, row.params())
         .await
         .map_err(failed)?;
     Ok(())
@@ -204,16 +200,10 @@ pub(crate) async fn save_one(inner: &Inner, row: &Row) -> Result<()> {
 
 /// Saves rows in one transaction, all statements pipelined: one round trip whatever the
 /// batch size.
-pub(crate) async fn save_batch(inner: &Inner, rows: &[Row]) -> Result<()> {
-    let client = inner.client("saving traces").await?;
+pub(crate) async fn save_batch(inner: &Inner, db: &Session, rows: &[Row]) -> Result<()> {
     let failed = |e| backend("saving traces", e);
-    let upsert = client
-        .prepare_cached(&inner.sql.upsert)
-        .await
-        .map_err(failed)?;
-    pipelined_commit(&client, &upsert, rows)
-        .await
-        .map_err(failed)
+    let upsert = db.prepare_cached(&inner.sql.upsert).await.map_err(failed)?;
+    pipelined_commit(db, &upsert, rows).await.map_err(failed)
 }
 
 /// `BEGIN`, an upsert per row and `COMMIT`, sent together. Every request is on the wire
@@ -221,7 +211,7 @@ pub(crate) async fn save_batch(inner: &Inner, rows: &[Row]) -> Result<()> {
 /// rollback) follows it and the connection goes back to the pool outside any
 /// transaction.
 async fn pipelined_commit(
-    client: &Client,
+    client: &Session,
     upsert: &Statement,
     rows: &[Row],
 ) -> std::result::Result<(), tokio_postgres::Error> {
@@ -242,7 +232,11 @@ async fn pipelined_commit(
 /// of the batch in one statement, in hash order so that two batches never wait on each
 /// other in a cycle; the stored rows are then read `FOR UPDATE`, which orders merges
 /// against plain saves of the same rows.
-pub(crate) async fn merge_all(inner: &Inner, parts: &[Trace]) -> Result<HashMap<String, Trace>> {
+pub(crate) async fn merge_all(
+    inner: &Inner,
+    client: &Session,
+    parts: &[Trace],
+) -> Result<HashMap<String, Trace>> {
     let what = match parts {
         [part] => format!("merging into trace {:?}", part.run_id),
         _ => format!("merging {} parts", parts.len()),
@@ -255,7 +249,6 @@ pub(crate) async fn merge_all(inner: &Inner, parts: &[Trace]) -> Result<HashMap<
         .iter()
         .map(|id| format!("{}\n{id}", inner.tables.schema))
         .collect();
-    let client = inner.client("merging").await?;
     let lock = client
         .prepare_cached(&inner.sql.merge_lock)
         .await

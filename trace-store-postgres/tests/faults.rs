@@ -176,3 +176,23 @@ fn calls_work_from_inside_tokio_runtimes_of_both_flavours() {
         });
     }
 }
+
+#[test]
+fn threads_share_a_pool_smaller_than_their_number() {
+    let Some(server) = server() else { return };
+    let store =
+        PostgresStore::open_with(&server.url(), options("small_pool").with_pool_size(2)).unwrap();
+    std::thread::scope(|scope| {
+        for thread in 0..6 {
+            let store = store.clone();
+            scope.spawn(move || {
+                for i in 0..20 {
+                    let id = format!("t{thread}-{i}");
+                    store.save(&Trace::new(id.as_str())).unwrap();
+                    assert_eq!(store.load(&id).unwrap().run_id, id);
+                }
+            });
+        }
+    });
+    assert_eq!(store.count(&TraceFilter::new()).unwrap(), 120);
+}
