@@ -61,9 +61,6 @@ fn time_child_spans(iters: u64, drain: Option<&Recorder>) -> Duration {
 fn per_span(c: &mut Criterion) {
     let mut group = c.benchmark_group("per_span");
     let noop = tracing::Dispatch::new(tracing_subscriber::registry().with(NoopLayer));
-    tracing::dispatcher::with_default(&noop, || {
-        group.bench_function("noop_layer", |b| b.iter(one_span));
-    });
     // A store that keeps the latest 1,000 runs: a bench records millions, and an
     // unbounded store would measure page faults instead of the layer.
     let recorder = Recorder::spawn(
@@ -73,6 +70,13 @@ fn per_span(c: &mut Criterion) {
     let layer = tracing::Dispatch::new(
         tracing_subscriber::registry().with(TraceLayer::new(recorder.clone())),
     );
+    // The same span shape on both sides: a child of an entered root, so the registry
+    // looks up and clones the parent in both.
+    tracing::dispatcher::with_default(&noop, || {
+        group.bench_function("noop_layer_child_span", |b| {
+            b.iter_custom(|iters| time_child_spans(iters, None));
+        });
+    });
     tracing::dispatcher::with_default(&layer, || {
         group.bench_function("trace_layer_child_span", |b| {
             b.iter_custom(|iters| time_child_spans(iters, Some(&recorder)));
@@ -89,6 +93,38 @@ fn per_span(c: &mut Criterion) {
     println!(
         "trace_layer: {} runs written, {} dropped while the writer was behind",
         health.written, health.dropped
+    );
+    alternating_ratio(&noop, &layer, &recorder);
+}
+
+/// The no-op layer and `TraceLayer` measured in alternating rounds of one process, so
+/// that both see the same machine load: prints the median per-span time of each and
+/// their ratio.
+fn alternating_ratio(noop: &tracing::Dispatch, layer: &tracing::Dispatch, recorder: &Recorder) {
+    const ROUNDS: usize = 200;
+    const SPANS: u64 = 2_000;
+    let mut noop_ns = Vec::with_capacity(ROUNDS);
+    let mut layer_ns = Vec::with_capacity(ROUNDS);
+    let per_span = |timed: Duration| timed.as_nanos() as f64 / SPANS as f64;
+    for _ in 0..ROUNDS {
+        let timed = tracing::dispatcher::with_default(noop, || time_child_spans(SPANS, None));
+        noop_ns.push(per_span(timed));
+        let timed =
+            tracing::dispatcher::with_default(layer, || time_child_spans(SPANS, Some(recorder)));
+        layer_ns.push(per_span(timed));
+    }
+    let median = |times: &mut Vec<f64>| {
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2]
+    };
+    let (noop_median, layer_median) = (median(&mut noop_ns), median(&mut layer_ns));
+    println!(
+        "per span, alternating rounds: no-op layer {noop_median:.0} ns, TraceLayer \
+         {layer_median:.0} ns, ratio {:.2} (fastest rounds: {:.0} ns, {:.0} ns, ratio {:.2})",
+        layer_median / noop_median,
+        noop_ns[0],
+        layer_ns[0],
+        layer_ns[0] / noop_ns[0],
     );
 }
 

@@ -16,9 +16,7 @@ pub(crate) fn add_span_steps(trace: &mut Trace, spans: Vec<SpanRecord>, capture:
     trace.steps.reserve(spans.len());
     for record in spans {
         let is_root = record.is_root;
-        let end_ns = record
-            .start_ns
-            .saturating_add(i64::try_from(record.duration_ns).unwrap_or(i64::MAX));
+        let end_ns = record.end.unix_ns();
         let (step, agent_name) = build_step(record, capture);
         if is_root {
             trace.name = agent_name.or_else(|| step.name.clone());
@@ -37,8 +35,10 @@ fn build_step(record: SpanRecord, capture: &Capture) -> (Step, Option<String>) {
     step.id = Some(hex_id(record.id));
     step.parent_id = (record.parent != 0).then(|| hex_id(record.parent));
     step.name = Some(record.name.to_owned());
-    step.started_at = timestamp(record.start_ns);
-    step.duration_us = record.duration_ns / 1_000;
+    let start_ns = record.start.unix_ns();
+    step.started_at = timestamp(start_ns);
+    step.duration_us =
+        u64::try_from(record.end.unix_ns().saturating_sub(start_ns)).unwrap_or(0) / 1_000;
     let mut fields = SpanFields::default();
     for (name, value) in &record.fields {
         apply_field(&mut step, &mut fields, name, FieldValue::from(value));
@@ -62,7 +62,7 @@ fn event_json(event: &EventRecord) -> Value {
     entry.insert("name".to_owned(), Value::String(name.to_owned()));
     entry.insert(
         "time".to_owned(),
-        timestamp(event.time_ns)
+        timestamp(event.time.unix_ns())
             .and_then(|time| serde_json::to_value(time).ok())
             .unwrap_or(Value::Null),
     );

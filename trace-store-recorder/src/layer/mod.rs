@@ -3,6 +3,7 @@
 mod build;
 mod fields;
 mod record;
+mod table;
 
 use std::sync::Arc;
 
@@ -10,11 +11,12 @@ use trace_store_core::{Timestamp, Trace};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
-use tracing_subscriber::registry::{LookupSpan, SpanRef};
+use tracing_subscriber::registry::LookupSpan;
 
 pub(crate) use self::build::add_span_steps;
 pub(crate) use self::record::SpanRecord;
-use self::record::{EventRecord, EventVisitor, RecordVisitor, callsite_flags, now_ns};
+use self::record::{EventRecord, EventVisitor, RecordVisitor, Ticks, callsite_flags};
+use self::table::SpanTable;
 use crate::Recorder;
 use crate::live::RunBuffer;
 use crate::recorder::Message;
@@ -63,8 +65,8 @@ pub enum GenAiSpans {
 /// Spans without GenAI fields are kept as [`GenAiSpans`] says.
 ///
 /// The layer never blocks the instrumented task, and does little on it: an open span
-/// keeps a compact record in its extensions (a step number, raw field values with
-/// short strings inline, raw nanosecond times), a closed span's record joins its run's
+/// keeps a compact record in the layer's table of open spans (a step number, raw field
+/// values with short strings inline, raw clock readings), a closed span's record joins its run's
 /// in memory, and a finished run goes to the recorder's queue (dropped and counted in
 /// [`Recorder::health`] when it is full). Everything else (the GenAI mapping, step ids,
 /// JSON, the [`Capture`](crate::Capture) policy, pricing) happens on the writer thread,
@@ -98,6 +100,7 @@ pub enum GenAiSpans {
 pub struct TraceLayer {
     recorder: Recorder,
     spans: GenAiSpans,
+    open: SpanTable,
 }
 
 impl TraceLayer {
@@ -107,6 +110,7 @@ impl TraceLayer {
         TraceLayer {
             recorder,
             spans: GenAiSpans::OnPath,
+            open: SpanTable::new(),
         }
     }
 
@@ -118,10 +122,12 @@ impl TraceLayer {
     }
 }
 
-/// A span's state, kept in its extensions while it is open.
+/// An open span's state, kept in the layer's table until it closes.
 struct SpanState {
     run: Arc<RunBuffer>,
     record: SpanRecord,
+    /// The id of the span whose step is this one's parent (`None` for the run's root).
+    parent: Option<u64>,
     /// What each field of the span's callsite means to the agent's side.
     flags: &'static [u8],
     /// The root named its run (`trace_store.run_id`): kept even without GenAI spans.
@@ -130,14 +136,19 @@ struct SpanState {
     on_genai_path: bool,
 }
 
+/// What a new span takes from its parent's state.
+struct ParentLink {
+    id: u64,
+    run: Arc<RunBuffer>,
+    number: u64,
+    on_genai_path: bool,
+}
+
 impl<S> Layer<S> for TraceLayer
 where
     S: Subscriber + for<'lookup> LookupSpan<'lookup>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else {
-            return;
-        };
         let metadata = attrs.metadata();
         let flags = callsite_flags(metadata);
         let mut fields = record::Fields::with_capacity(metadata.fields().len());
@@ -149,57 +160,55 @@ where
             session_id,
             ..
         } = visitor;
-        let start_ns = now_ns();
-        let parent = span.parent().and_then(|parent| {
-            let extensions = parent.extensions();
-            extensions
-                .get::<SpanState>()
-                .map(|state| (state.run.clone(), state.record.id, state.on_genai_path))
-        });
+        let start = Ticks::now();
+        let parent = self.parent_link(attrs, id, &ctx);
         let is_root = parent.is_none();
         let named = is_root && run_id.is_some();
-        let (run, parent_number, parent_on_genai_path) = match parent {
-            Some(parent) => parent,
-            None => (self.start_run(run_id, start_ns), 0, false),
+        let (run, parent_id, parent_number, parent_on_genai_path) = match parent {
+            Some(link) => (link.run, Some(link.id), link.number, link.on_genai_path),
+            None => (self.start_run(run_id, start), None, 0, false),
         };
         if let Some(session_id) = session_id {
             run.update_header(|header| header.session_id = Some(session_id));
         }
         if genai {
-            if parent_on_genai_path {
-                // Every ancestor is marked already; skip the walk up the tree.
+            if parent_on_genai_path || is_root {
+                // Every ancestor is marked already (or there is none): skip the walk.
                 run.set_publishable();
             } else {
-                mark_genai_path(&span, &run);
+                self.mark_genai_path(parent_id, &run);
             }
         }
         let record = SpanRecord {
             id: run.next_step_number(),
             parent: parent_number,
             name: metadata.name(),
-            start_ns,
-            duration_ns: 0,
+            start,
+            end: start,
             is_root,
             panicked: false,
             fields,
             events: Vec::new(),
         };
-        span.extensions_mut().insert(SpanState {
-            run,
-            record,
-            flags,
-            named,
-            on_genai_path: genai,
-        });
+        let key = id.into_u64();
+        self.open.shard(key).insert(
+            key,
+            SpanState {
+                run,
+                record,
+                parent: parent_id,
+                flags,
+                named,
+                on_genai_path: genai,
+            },
+        );
     }
 
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else {
-            return;
-        };
+    fn on_record(&self, id: &Id, values: &Record<'_>, _ctx: Context<'_, S>) {
+        let key = id.into_u64();
         let newly_genai = {
-            let mut extensions = span.extensions_mut();
-            let Some(state) = extensions.get_mut::<SpanState>() else {
+            let mut shard = self.open.shard(key);
+            let Some(state) = shard.get_mut(&key) else {
                 return;
             };
             let mut visitor = RecordVisitor::new(&mut state.record.fields, state.flags);
@@ -224,11 +233,13 @@ where
             }
             (genai && !state.on_genai_path).then(|| {
                 state.on_genai_path = true;
-                state.run.clone()
+                (state.parent, state.run.clone())
             })
         };
-        if let Some(run) = newly_genai {
-            mark_genai_path(&span, &run);
+        match newly_genai {
+            Some((None, run)) => run.set_publishable(),
+            Some((parent, run)) => self.mark_genai_path(parent, &run),
+            None => {}
         }
     }
 
@@ -246,19 +257,18 @@ where
             message: visitor.message,
             name: metadata.name(),
             level: *metadata.level(),
-            time_ns: now_ns(),
+            time: Ticks::now(),
             fields: visitor.fields,
         };
-        if let Some(state) = span.extensions_mut().get_mut::<SpanState>() {
+        let key = span.id().into_u64();
+        if let Some(state) = self.open.shard(key).get_mut(&key) {
             state.record.events.push(record);
         }
     }
 
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(&id) else {
-            return;
-        };
-        let Some(state) = span.extensions_mut().remove::<SpanState>() else {
+    fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
+        let key = id.into_u64();
+        let Some(state) = self.open.shard(key).remove(&key) else {
             return;
         };
         let SpanState {
@@ -268,7 +278,7 @@ where
             on_genai_path,
             ..
         } = state;
-        record.duration_ns = u64::try_from(now_ns().saturating_sub(record.start_ns)).unwrap_or(0);
+        record.end = Ticks::now();
         record.panicked = std::thread::panicking();
         let is_root = record.is_root;
         if !(on_genai_path || named || self.spans == GenAiSpans::KeepAll) {
@@ -296,10 +306,10 @@ where
 }
 
 impl TraceLayer {
-    fn start_run(&self, run_id: Option<String>, start_ns: i64) -> Arc<RunBuffer> {
+    fn start_run(&self, run_id: Option<String>, start: Ticks) -> Arc<RunBuffer> {
         let publishable = run_id.is_some() || self.spans == GenAiSpans::KeepAll;
         let mut header = Trace::new(run_id.unwrap_or_else(new_run_id));
-        if let Ok(created_at) = Timestamp::from_micros(start_ns.div_euclid(1_000)) {
+        if let Ok(created_at) = Timestamp::from_micros(start.unix_ns().div_euclid(1_000)) {
             // The same clock as the steps', so the root never starts before its run.
             header.created_at = created_at;
         }
@@ -309,28 +319,67 @@ impl TraceLayer {
         }
         run
     }
-}
 
-/// Marks every ancestor of a GenAI span as on a GenAI path, stopping at the first one
-/// already marked (its ancestors are too).
-fn mark_genai_path<S>(span: &SpanRef<'_, S>, run: &RunBuffer)
-where
-    S: Subscriber + for<'lookup> LookupSpan<'lookup>,
-{
-    let mut reached_root = span.parent().is_none();
-    for ancestor in span.scope().skip(1) {
-        let mut extensions = ancestor.extensions_mut();
-        let Some(state) = extensions.get_mut::<SpanState>() else {
-            break;
+    /// The state a new span hangs from: its parent's, found by the parent's id (the
+    /// same parent the registry records), or else that of the nearest ancestor the
+    /// layer saw (a parent a per-layer filter hid). `None`: the span starts a run.
+    fn parent_link<S>(
+        &self,
+        attrs: &Attributes<'_>,
+        id: &Id,
+        ctx: &Context<'_, S>,
+    ) -> Option<ParentLink>
+    where
+        S: Subscriber + for<'lookup> LookupSpan<'lookup>,
+    {
+        let direct = if attrs.is_root() {
+            return None;
+        } else if attrs.is_contextual() {
+            ctx.current_span().id().map(Id::into_u64)
+        } else {
+            attrs.parent().map(Id::into_u64)
         };
-        if state.on_genai_path {
-            reached_root = true;
-            break;
+        if let Some(link) = self.link_to(direct?) {
+            return Some(link);
         }
-        state.on_genai_path = true;
-        reached_root = state.record.is_root;
+        let span = ctx.span(id)?;
+        span.scope()
+            .skip(1)
+            .find_map(|ancestor| self.link_to(ancestor.id().into_u64()))
     }
-    if reached_root {
-        run.set_publishable();
+
+    fn link_to(&self, parent: u64) -> Option<ParentLink> {
+        let shard = self.open.shard(parent);
+        let state = shard.get(&parent)?;
+        Some(ParentLink {
+            id: parent,
+            run: state.run.clone(),
+            number: state.record.id,
+            on_genai_path: state.on_genai_path,
+        })
+    }
+
+    /// Marks every ancestor of a GenAI span, from its parent `parent` up, as on a GenAI
+    /// path, stopping at the first one already marked (its ancestors are too); the run
+    /// may be shown once the path reaches its root.
+    fn mark_genai_path(&self, parent: Option<u64>, run: &RunBuffer) {
+        let mut reached_root = parent.is_none();
+        let mut next = parent;
+        while let Some(id) = next {
+            let mut shard = self.open.shard(id);
+            let Some(state) = shard.get_mut(&id) else {
+                break;
+            };
+            if state.on_genai_path {
+                reached_root = true;
+                break;
+            }
+            state.on_genai_path = true;
+            reached_root = state.record.is_root;
+            next = state.parent;
+        }
+        if reached_root {
+            run.set_publishable();
+        }
     }
 }

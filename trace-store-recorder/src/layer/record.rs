@@ -1,5 +1,5 @@
 //! What the agent's thread keeps of a span: a compact record of the raw field values,
-//! a step number and raw nanosecond times. Mapping, ids, JSON and capture happen on the
+//! a step number and raw clock readings. Mapping, ids, JSON and capture happen on the
 //! writer thread ([`super::build`]).
 
 use std::cell::Cell;
@@ -8,9 +8,8 @@ use std::fmt::{self, Write as _};
 use std::sync::LazyLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use quanta::Instant;
-
 use parking_lot::Mutex;
+use quanta::Clock;
 use tracing::field::{Field, Visit};
 use tracing::{Level, Metadata};
 
@@ -23,9 +22,9 @@ pub(crate) struct SpanRecord {
     /// The parent's step number; 0 for none.
     pub(crate) parent: u64,
     pub(crate) name: &'static str,
-    /// Start, in nanoseconds since the Unix epoch.
-    pub(crate) start_ns: i64,
-    pub(crate) duration_ns: u64,
+    pub(crate) start: Ticks,
+    /// Set when the span closes.
+    pub(crate) end: Ticks,
     /// The run's root span: its close ends the run.
     pub(crate) is_root: bool,
     /// Closed while its thread panicked.
@@ -60,7 +59,7 @@ pub(crate) struct EventRecord {
     pub(crate) message: Option<ShortStr>,
     pub(crate) name: &'static str,
     pub(crate) level: Level,
-    pub(crate) time_ns: i64,
+    pub(crate) time: Ticks,
     pub(crate) fields: Vec<(&'static str, Val)>,
 }
 
@@ -147,22 +146,48 @@ impl fmt::Debug for ShortStr {
     }
 }
 
-/// Nanoseconds since the Unix epoch, read from a monotonic clock (the TSC, through
-/// `quanta`, where it is reliable) against one wall-clock reading taken at first use:
-/// a few ns per timestamp instead of a clock call, and durations that never run
-/// backwards.
-pub(crate) fn now_ns() -> i64 {
-    static ANCHOR: LazyLock<(Instant, i64)> = LazyLock::new(|| {
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| {
-                i64::try_from(since.as_nanos()).unwrap_or(i64::MAX)
-            });
-        (Instant::now(), wall)
-    });
-    let (base, wall) = *ANCHOR;
-    let elapsed = Instant::now().saturating_duration_since(base);
-    wall.saturating_add(i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX))
+/// A raw reading of the fastest monotonic clock (the TSC, through `quanta`, where it
+/// is reliable; else the OS's monotonic clock): a few ns to take, turned into Unix
+/// nanoseconds only on the writer thread.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Ticks(u64);
+
+/// The clock, and one wall-clock reading taken beside a raw reading at first use: raw
+/// readings are placed on the Unix time line from there, so times never run backwards.
+struct Anchor {
+    clock: Clock,
+    raw: u64,
+    unix_ns: i64,
+}
+
+static ANCHOR: LazyLock<Anchor> = LazyLock::new(|| {
+    let clock = Clock::new();
+    let raw = clock.raw();
+    let unix_ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_nanos()).unwrap_or(i64::MAX)
+        });
+    Anchor {
+        clock,
+        raw,
+        unix_ns,
+    }
+});
+
+impl Ticks {
+    pub(crate) fn now() -> Ticks {
+        Ticks(ANCHOR.clock.raw())
+    }
+
+    /// Nanoseconds since the Unix epoch.
+    pub(crate) fn unix_ns(self) -> i64 {
+        let anchor = &*ANCHOR;
+        let since = anchor.clock.delta_as_nanos(anchor.raw, self.0);
+        anchor
+            .unix_ns
+            .saturating_add(i64::try_from(since).unwrap_or(i64::MAX))
+    }
 }
 
 /// What the agent's side must know of a field as it is recorded.
