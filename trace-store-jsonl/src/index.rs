@@ -218,12 +218,11 @@ impl Index {
         let name = summary.name.as_deref().map_or(NONE, &mut sym);
         let session = summary.session_id.as_deref().map_or(NONE, &mut sym);
         let parent = summary.parent_run_id.as_deref().map_or(NONE, &mut sym);
-        let keys: Vec<Sym> = summary.metadata.keys().map(|key| sym(key)).collect();
-        let metadata = keys
-            .into_iter()
-            .zip(summary.metadata.values())
-            .map(|(key, value)| (key, self.values.intern(value)))
-            .collect();
+        let mut metadata = Vec::with_capacity(summary.metadata.len());
+        for (key, value) in &summary.metadata {
+            metadata.push((sym(key), self.values.intern(value)));
+        }
+        let metadata = metadata.into_boxed_slice();
         Entry {
             run_id: Arc::from(summary.run_id),
             loc,
@@ -246,7 +245,7 @@ impl Index {
     }
 
     /// Files `entry` in every access path (its symbols are already counted).
-    pub(crate) fn link(&mut self, entry: Entry) {
+    fn link(&mut self, entry: Entry) {
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -267,7 +266,8 @@ impl Index {
                 .insert(&key, slot, &self.entries);
         }
         self.order.insert(&key, slot, &self.entries);
-        self.by_id.insert(slot, &self.entries);
+        // `save` unlinked this run_id just before.
+        self.by_id.insert_new(slot, &self.entries);
     }
 
     fn unlink(&mut self, run_id: &str) -> bool {

@@ -254,7 +254,13 @@ pub struct JsonlStore {
     state: RwLock<State>,
     /// Whole-file reads after the one at open, for `health()`.
     full_reads: AtomicU64,
+    /// The buffer the last `save` encoded into, kept for the next: a fresh one would be
+    /// allocated, and its pages touched, on every save.
+    spare: Mutex<Vec<u8>>,
 }
+
+/// Largest buffer kept for the next save.
+const SPARE_MAX: usize = 1 << 20;
 
 /// Lines in the file at `path` (0 if there is none), read a piece at a time: the
 /// `.corrupt` file may be large.
@@ -333,6 +339,7 @@ impl JsonlStore {
             writer: Mutex::new(()),
             state: RwLock::new(state),
             full_reads: AtomicU64::new(0),
+            spare: Mutex::new(Vec::new()),
         };
         let (pending, torn) = {
             let state = store.state.read();
@@ -412,9 +419,9 @@ impl JsonlStore {
         Ok(answer(&self.state.read().index))
     }
 
-    fn write_batch(&self, batch: Vec<u8>, records: Vec<format::Encoded>) -> Result<()> {
+    fn write_batch(&self, batch: &[u8], records: Vec<format::Encoded>) -> Result<()> {
         let mut lock = self.lock()?;
-        self.append(&mut lock, &batch, records)
+        self.append(&mut lock, batch, records)
     }
 }
 
@@ -439,10 +446,23 @@ impl std::fmt::Debug for JsonlStore {
 impl TraceStore for JsonlStore {
     fn save(&self, trace: &Trace) -> Result<String> {
         trace.validate()?;
+        // Another thread of this handle saving meanwhile takes a buffer of its own.
+        let mut batch = self
+            .spare
+            .try_lock()
+            .map(|mut spare| std::mem::take(&mut *spare))
+            .unwrap_or_default();
+        batch.clear();
         // A typical line (a few KB) without regrowing the buffer on the way.
-        let mut batch = Vec::with_capacity(8 << 10);
-        let encoded = push_save(trace, &mut batch)?;
-        self.write_batch(batch, vec![encoded])?;
+        batch.reserve(8 << 10);
+        let written = push_save(trace, &mut batch)
+            .and_then(|encoded| self.write_batch(&batch, vec![encoded]));
+        if batch.capacity() <= SPARE_MAX
+            && let Some(mut spare) = self.spare.try_lock()
+        {
+            *spare = batch;
+        }
+        written?;
         Ok(trace.run_id.clone())
     }
 
@@ -493,7 +513,7 @@ impl TraceStore for JsonlStore {
             .iter()
             .map(|trace| push_save(trace, &mut batch))
             .collect::<Result<Vec<_>>>()?;
-        self.write_batch(batch, records)?;
+        self.write_batch(&batch, records)?;
         Ok(traces.iter().map(|trace| trace.run_id.clone()).collect())
     }
 

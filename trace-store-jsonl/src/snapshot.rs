@@ -445,9 +445,9 @@ impl Index {
         index.by_id = by_id?;
         index.postings = postings
             .into_iter()
-            .map(|(posting, slots)| (posting, Ordered::Sorted(slots)))
+            .map(|(posting, slots)| (posting, Ordered::sorted(slots, &entries)))
             .collect();
-        index.order = Ordered::Sorted((0..entries.len() as Slot).collect());
+        index.order = Ordered::sorted((0..entries.len() as Slot).collect(), &entries);
         index.entries = entries;
         Some(index)
     }

@@ -62,6 +62,7 @@
 //! it takes S exclusive, stats again (a writer of this handle may have moved `end`
 //! meanwhile) and catches up as above, without W or F.
 
+use std::cell::OnceCell;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Write as _};
 use std::sync::Arc;
@@ -170,22 +171,21 @@ impl JsonlStore {
                 ),
             )));
         }
-        let deadline = Instant::now() + self.options.lock_timeout;
-        let writer = if wait {
-            match self.writer.try_lock_until(deadline) {
+        // The clock is read only once a lock is found taken: most writes wait for none.
+        let deadline = OnceCell::new();
+        let deadline = || *deadline.get_or_init(|| Instant::now() + self.options.lock_timeout);
+        let writer = match self.writer.try_lock() {
+            Some(writer) => writer,
+            None if !wait => return Ok(None),
+            None => match self.writer.try_lock_until(deadline()) {
                 Some(writer) => writer,
                 None => return Err(self.lock_timed_out("another thread of this handle")),
-            }
-        } else {
-            match self.writer.try_lock() {
-                Some(writer) => writer,
-                None => return Ok(None),
-            }
+            },
         };
         loop {
             let file = Arc::clone(&self.state.read().file);
             if wait {
-                self.lock_file_until(&file.file, deadline)?;
+                self.lock_file_until(&file.file, &deadline)?;
             } else {
                 match file.file.try_lock() {
                     Ok(()) => {}
@@ -216,7 +216,7 @@ impl JsonlStore {
     /// Takes the exclusive lock of `file`, polling until `deadline`: the platform's
     /// blocking lock cannot be given a timeout. The first retries come quickly, so an
     /// ordinary write by another handle costs little wait; later ones back off.
-    fn lock_file_until(&self, file: &File, deadline: Instant) -> Result<()> {
+    fn lock_file_until(&self, file: &File, deadline: &impl Fn() -> Instant) -> Result<()> {
         let mut pause = Duration::from_micros(100);
         loop {
             match file.try_lock() {
@@ -224,6 +224,7 @@ impl JsonlStore {
                 Err(TryLockError::WouldBlock) => {}
                 Err(TryLockError::Error(e)) => return Err(io_error("cannot lock", &self.path, e)),
             }
+            let deadline = deadline();
             let now = Instant::now();
             if now >= deadline {
                 return Err(self.lock_timed_out("another handle or process"));

@@ -43,20 +43,36 @@ fn borrowed(key: &Key) -> (Timestamp, &str) {
 /// of order or removal from the middle of a large set turns it into a tree, for good.
 #[derive(Debug)]
 pub(crate) enum Ordered {
-    Sorted(Vec<Slot>),
+    Sorted {
+        slots: Vec<Slot>,
+        /// The time of the last slot (`Timestamp::MIN` when empty): an append of a newer
+        /// trace, the common case, is decided without looking up any entry.
+        newest: Timestamp,
+    },
     Tree(BTreeMap<Key, Slot>),
 }
 
 impl Default for Ordered {
     fn default() -> Self {
-        Ordered::Sorted(Vec::new())
+        Ordered::Sorted {
+            slots: Vec::new(),
+            newest: Timestamp::MIN,
+        }
     }
 }
 
 impl Ordered {
+    /// A vector of `slots`, already in ascending list order.
+    pub(crate) fn sorted(slots: Vec<Slot>, entries: &[Option<Entry>]) -> Ordered {
+        let newest = slots
+            .last()
+            .map_or(Timestamp::MIN, |&last| key_at(entries, last).0);
+        Ordered::Sorted { slots, newest }
+    }
+
     pub(crate) fn len(&self) -> usize {
         match self {
-            Ordered::Sorted(slots) => slots.len(),
+            Ordered::Sorted { slots, .. } => slots.len(),
             Ordered::Tree(tree) => tree.len(),
         }
     }
@@ -67,11 +83,16 @@ impl Ordered {
 
     /// Files `slot` under `key`; `entries` holds every slot already filed here.
     pub(crate) fn insert(&mut self, key: &Key, slot: Slot, entries: &[Option<Entry>]) {
-        if let Ordered::Sorted(slots) = self {
+        if let Ordered::Sorted { slots, newest } = self {
             let new = borrowed(key);
-            match slots.last() {
-                Some(&last) if key_at(entries, last) >= new => {}
-                _ => return slots.push(slot),
+            let after_last = match slots.last() {
+                None => true,
+                Some(_) if new.0 > *newest => true,
+                Some(&last) => key_at(entries, last) < new,
+            };
+            if after_last {
+                *newest = new.0;
+                return slots.push(slot);
             }
             if slots.len() < SMALL {
                 let at = slots.partition_point(|&s| key_at(entries, s) < new);
@@ -87,9 +108,12 @@ impl Ordered {
     /// Removes `slot`, filed under `key`; `entries` still holds every slot filed here,
     /// `slot` included.
     pub(crate) fn remove(&mut self, key: &Key, slot: Slot, entries: &[Option<Entry>]) {
-        if let Ordered::Sorted(slots) = self {
+        if let Ordered::Sorted { slots, newest } = self {
             if slots.last() == Some(&slot) {
                 slots.pop();
+                *newest = slots
+                    .last()
+                    .map_or(Timestamp::MIN, |&last| key_at(entries, last).0);
                 return;
             }
             if slots.len() < SMALL {
@@ -108,7 +132,7 @@ impl Ordered {
 
     /// Turns the vector into a tree.
     fn grow(&mut self, entries: &[Option<Entry>]) {
-        if let Ordered::Sorted(slots) = self {
+        if let Ordered::Sorted { slots, .. } = self {
             let tree = slots
                 .iter()
                 .filter_map(|&slot| {
@@ -128,7 +152,7 @@ impl Ordered {
     ) -> RangeRev<'a> {
         match self {
             Ordered::Tree(tree) => RangeRev::Tree(tree.range(range.clone()).rev()),
-            Ordered::Sorted(slots) => {
+            Ordered::Sorted { slots, .. } => {
                 let before = |bound: &Key, inclusive: bool| {
                     let bound = borrowed(bound);
                     slots.partition_point(|&s| {
@@ -154,7 +178,7 @@ impl Ordered {
     /// Every slot, in ascending list order.
     pub(crate) fn ascending(&self) -> Box<dyn Iterator<Item = Slot> + '_> {
         match self {
-            Ordered::Sorted(slots) => Box::new(slots.iter().copied()),
+            Ordered::Sorted { slots, .. } => Box::new(slots.iter().copied()),
             Ordered::Tree(tree) => Box::new(tree.values().copied()),
         }
     }
@@ -235,6 +259,19 @@ impl Ids {
         true
     }
 
+    /// Files `slot`, whose run_id the caller knows is not filed (it was just removed):
+    /// one probe of the table instead of two.
+    pub(crate) fn insert_new(&mut self, slot: Slot, entries: &[Option<Entry>]) {
+        let Some(run_id) = run_id_at(entries, slot) else {
+            return;
+        };
+        let hasher = &self.hasher;
+        self.table
+            .insert_unique(hasher.hash_one(run_id), slot, |&other| {
+                hasher.hash_one(run_id_at(entries, other).unwrap_or_default())
+            });
+    }
+
     /// Unfiles `run_id`, whose entry is still in `entries`, and gives its slot.
     pub(crate) fn remove(&mut self, run_id: &str, entries: &[Option<Entry>]) -> Option<Slot> {
         let hash = self.hasher.hash_one(run_id);
@@ -298,12 +335,20 @@ mod tests {
                 set.insert(&key, slot, &entries);
                 model.insert(key, slot);
             }
-            assert!(matches!(set, Ordered::Sorted(_)) == (n < SMALL));
-            for slot in [3u32, (micros.len() - 1) as u32, 0, 100, 101] {
+            assert!(matches!(set, Ordered::Sorted { .. }) == (n < SMALL));
+            // The newest (1_000_000 µs) goes too: the next newest is then the last.
+            for slot in [3u32, (n + 2) as u32, (n + 3) as u32, 0, 100, 101] {
                 let key = entries[slot as usize].as_ref().map(Entry::key).unwrap();
                 set.remove(&key, slot, &entries);
                 model.remove(&key);
                 entries[slot as usize] = None;
+            }
+            for t in [n as i64, 1] {
+                let slot = entries.len() as Slot;
+                entries.push(entry(&format!("late{t}"), t));
+                let key = entries[slot as usize].as_ref().map(Entry::key).unwrap();
+                set.insert(&key, slot, &entries);
+                model.insert(key, slot);
             }
             assert_eq!(set.len(), model.len());
             assert_eq!(
