@@ -6,10 +6,11 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::ops::Bound;
+use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::{Cursor, Result, Timestamp, TraceFilter, TraceStats, TraceSummary, canonical_json};
+use crate::{Result, Timestamp, TraceFilter, TraceStats, TraceSummary, canonical_json};
 
 /// Summaries by run_id, in list order, with metadata postings.
 ///
@@ -33,13 +34,19 @@ use crate::{Cursor, Result, Timestamp, TraceFilter, TraceStats, TraceSummary, ca
 #[derive(Debug, Default)]
 pub struct SummaryIndex {
     /// Ascending `(created_at, run_id)`; list order is its reverse.
-    order: BTreeMap<Cursor, TraceSummary>,
-    cursors: HashMap<String, Cursor>,
+    order: BTreeMap<Key, TraceSummary>,
+    /// run_id → created_at: what completes a run_id into its [`Key`].
+    created: HashMap<Arc<str>, Timestamp>,
     /// Metadata key → hash of the canonical value → traces with that value. Hashes keep
     /// large values from being stored twice; a collision only adds candidates, which
     /// the filter then rejects.
-    metadata: HashMap<String, HashMap<u64, BTreeSet<Cursor>>>,
+    metadata: HashMap<String, HashMap<u64, BTreeSet<Key>>>,
 }
+
+/// A position in list order, ordered as [`Cursor`](crate::Cursor) is. The run_id is shared by every
+/// place that holds the key (list order, run_id map, one posting per metadata entry)
+/// instead of being copied into each.
+type Key = (Timestamp, Arc<str>);
 
 fn value_key(value: &Value) -> u64 {
     let mut hasher = DefaultHasher::new();
@@ -55,58 +62,65 @@ impl SummaryIndex {
 
     /// Number of summaries.
     pub fn len(&self) -> usize {
-        self.cursors.len()
+        self.created.len()
     }
 
     /// True when empty.
     pub fn is_empty(&self) -> bool {
-        self.cursors.is_empty()
+        self.created.is_empty()
     }
 
     /// True if a summary with this run_id is indexed.
     pub fn contains(&self, run_id: &str) -> bool {
-        self.cursors.contains_key(run_id)
+        self.created.contains_key(run_id)
     }
 
     /// The summary of `run_id`.
     pub fn get(&self, run_id: &str) -> Option<&TraceSummary> {
-        self.order.get(self.cursors.get(run_id)?)
+        self.order.get(&self.key(run_id)?)
+    }
+
+    fn key(&self, run_id: &str) -> Option<Key> {
+        let (run_id, created_at) = self.created.get_key_value(run_id)?;
+        Some((*created_at, Arc::clone(run_id)))
     }
 
     /// Adds a summary, replacing (and returning) the one with the same run_id.
     pub fn insert(&mut self, summary: TraceSummary) -> Option<TraceSummary> {
         let replaced = self.remove(&summary.run_id);
-        let cursor = summary.cursor();
-        for (key, value) in &summary.metadata {
+        let run_id: Arc<str> = Arc::from(summary.run_id.as_str());
+        let key = (summary.created_at, Arc::clone(&run_id));
+        for (name, value) in &summary.metadata {
             self.metadata
-                .entry(key.clone())
+                .entry(name.clone())
                 .or_default()
                 .entry(value_key(value))
                 .or_default()
-                .insert(cursor.clone());
+                .insert(key.clone());
         }
-        self.cursors.insert(summary.run_id.clone(), cursor.clone());
-        self.order.insert(cursor, summary);
+        self.created.insert(run_id, summary.created_at);
+        self.order.insert(key, summary);
         replaced
     }
 
     /// Removes and returns the summary of `run_id`.
     pub fn remove(&mut self, run_id: &str) -> Option<TraceSummary> {
-        let cursor = self.cursors.remove(run_id)?;
-        let summary = self.order.remove(&cursor)?;
-        for (key, value) in &summary.metadata {
-            let Some(postings) = self.metadata.get_mut(key) else {
+        let (run_id, created_at) = self.created.remove_entry(run_id)?;
+        let key = (created_at, run_id);
+        let summary = self.order.remove(&key)?;
+        for (name, value) in &summary.metadata {
+            let Some(postings) = self.metadata.get_mut(name) else {
                 continue;
             };
             let hash = value_key(value);
             if let Some(set) = postings.get_mut(&hash) {
-                set.remove(&cursor);
+                set.remove(&key);
                 if set.is_empty() {
                     postings.remove(&hash);
                 }
             }
             if postings.is_empty() {
-                self.metadata.remove(key);
+                self.metadata.remove(name);
             }
         }
         Some(summary)
@@ -136,7 +150,7 @@ impl SummaryIndex {
             filter.page_where(ordered, &mut also).for_each(&mut visit);
             return;
         }
-        let mut smallest: Option<&BTreeSet<Cursor>> = None;
+        let mut smallest: Option<&BTreeSet<Key>> = None;
         for (key, value) in &filter.metadata_match {
             let Some(set) = self
                 .metadata
@@ -150,10 +164,7 @@ impl SummaryIndex {
             }
         }
         if let Some(set) = smallest {
-            let ordered = set
-                .range(range)
-                .rev()
-                .filter_map(|cursor| self.order.get(cursor));
+            let ordered = set.range(range).rev().filter_map(|key| self.order.get(key));
             filter.page_where(ordered, &mut also).for_each(&mut visit);
         }
     }
@@ -185,17 +196,19 @@ impl SummaryIndex {
 
 /// The part of the ascending cursor order `filter` can match: `since` bounds it below,
 /// `until` and `after` above. `None` when that part is empty.
-fn range_of(filter: &TraceFilter) -> Option<(Bound<Cursor>, Bound<Cursor>)> {
-    // `(t, "")` is the smallest cursor at `t`.
-    let lower = filter.since.map(|since| Cursor::new(since, ""));
+fn range_of(filter: &TraceFilter) -> Option<(Bound<Key>, Bound<Key>)> {
+    // `(t, "")` is the smallest key at `t`.
+    let at = |t: Timestamp, run_id: &str| -> Key { (t, Arc::from(run_id)) };
+    let lower = filter.since.map(|since| at(since, ""));
     let mut upper = filter
         .until
         .filter(|until| *until < Timestamp::MAX)
-        .map(|until| Cursor::new(until.saturating_add_micros(1), ""));
-    if let Some(after) = &filter.after
-        && upper.as_ref().is_none_or(|upper| after < upper)
-    {
-        upper = Some(after.clone());
+        .map(|until| at(until.saturating_add_micros(1), ""));
+    if let Some(after) = &filter.after {
+        let after = at(after.created_at, &after.run_id);
+        if upper.as_ref().is_none_or(|upper| after < *upper) {
+            upper = Some(after);
+        }
     }
     if let (Some(lower), Some(upper)) = (&lower, &upper)
         && lower >= upper
@@ -211,7 +224,7 @@ fn range_of(filter: &TraceFilter) -> Option<(Bound<Cursor>, Bound<Cursor>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Trace;
+    use crate::{Cursor, Trace};
     use serde_json::json;
 
     fn at(micros: i64) -> Timestamp {
