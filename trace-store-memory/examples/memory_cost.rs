@@ -30,6 +30,19 @@ fn resident_bytes() -> Result<u64, Failure> {
     Ok(pages * 4096)
 }
 
+/// Page faults of this process so far (minor and major, `/proc/self/stat`).
+fn faults() -> Result<u64, Failure> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the parenthesised command name; minflt and majflt are 10th and 12th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .ok_or("no command in /proc/self/stat")?
+        .1
+        .split_whitespace()
+        .collect();
+    Ok(fields[7].parse::<u64>()? + fields[9].parse::<u64>()?)
+}
+
 fn median(mut samples: Vec<Duration>) -> f64 {
     samples.sort_unstable();
     samples[samples.len() / 2].as_secs_f64() * 1e6
@@ -137,14 +150,16 @@ fn main() -> Result<(), Failure> {
     let filter = TraceFilter::new().with_since(since).with_min_steps(5);
     let mut times = Vec::new();
     let mut rows = 0;
+    let faults_before = faults()?;
     for _ in 0..queries {
         let started = Instant::now();
         let page = store.query(&filter)?;
         times.push(started.elapsed());
         rows = page.len();
     }
+    let faulted = (faults()? - faults_before) / queries.max(1) as u64;
     println!(
-        "since + min_steps over {}: {:.3} ms median, {rows} rows",
+        "since + min_steps over {}: {:.3} ms median, {rows} rows, {faulted} page faults per query",
         traces.len(),
         median(times) / 1e3
     );

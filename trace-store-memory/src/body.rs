@@ -16,6 +16,7 @@
 //! numbers are written as what they are (`u64`, `i64`, `f64`, or their text if a build
 //! with `arbitrary_precision` holds one that none of them spells the same).
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Number, Value};
@@ -23,11 +24,26 @@ use trace_store_core::{
     ErrorInfo, Score, ScoreSource, Status, Step, StepKind, Timestamp, ToolCall, Trace, Usage,
 };
 
+thread_local! {
+    /// Where each thread encodes: the stored copy is then one allocation of the exact
+    /// size, where a growing buffer would be reallocated two or three times per trace.
+    static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// A scratch buffer past this size is dropped after use, not kept for the next trace.
+const SCRATCH_KEPT: usize = 1 << 20;
+
 /// Encodes `trace`, which must be valid (`Trace::validate`).
 pub(crate) fn encode(trace: &Trace) -> Box<str> {
-    let mut out = Writer(String::with_capacity(1024));
-    out.trace(trace);
-    out.0.into_boxed_str()
+    SCRATCH.with_borrow_mut(|scratch| {
+        scratch.clear();
+        Writer(scratch).trace(trace);
+        let body = Box::from(scratch.as_str());
+        if scratch.capacity() > SCRATCH_KEPT {
+            *scratch = String::new();
+        }
+        body
+    })
 }
 
 /// Decodes what [`encode`] wrote; `None` only if `body` is not such an encoding.
@@ -40,9 +56,9 @@ pub(crate) fn decode(body: &str) -> Option<Trace> {
 const MORE: u8 = 0x40;
 const BITS: u8 = 0x3f;
 
-struct Writer(String);
+struct Writer<'a>(&'a mut String);
 
-impl Writer {
+impl Writer<'_> {
     fn byte(&mut self, byte: u8) {
         self.0.push(char::from(byte));
     }
