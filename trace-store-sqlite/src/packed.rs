@@ -6,26 +6,27 @@
 //! length and UTF-8 bytes, calls, input tokens, output tokens (LEB128 varints of the
 //! `u64` values), and the cost in nano-USD (a zigzag LEB128 varint of the `i64`).
 //!
-//! Metadata: the format byte [`METADATA_FORMAT`], then per entry, in key order: the
-//! key's length and bytes, a tag, and the value's length and bytes: [`STRING`] and the
-//! string itself (most metadata values are strings, and need no parser), or [`JSON`]
-//! and the value as `serde_json` writes it, which reads back as the same `Value`.
-//!
-//! Scores: the format byte [`SCORES_FORMAT`], then per score, in name order: the
-//! name's length and bytes and the value's 8 bytes (`f64::to_bits`, little-endian),
-//! exact for every `f64`.
+//! Summary (schema 5, `traces.summary`): everything a listed summary holds but its
+//! run_id and created_at, so that a page reads one column per row and parses no JSON.
+//! The format byte [`SUMMARY_FORMAT`], then: name, status, session_id, parent_run_id
+//! (strings: a length and UTF-8 bytes; an optional one is 0 for none, else its length
+//! plus one); steps, error count, failed steps, input and output tokens (varints),
+//! the cost (zigzag varint) and total_ms (`f64::to_bits`, 8 bytes little-endian); the
+//! number of models and each one as in the models format; the number of scores and
+//! each name and value (8 bytes, exact for every `f64`); the number of metadata
+//! entries and each key, a tag and a value: [`STRING`] and the string itself (most
+//! metadata values are strings, and need no parser), or [`JSON`] and the value as
+//! `serde_json` writes it, which reads back as the same `Value`.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use trace_store_core::ModelUsage;
+use trace_store_core::{ModelUsage, Status, TraceSummary};
 
 /// The first byte of every models encoding; another first byte is not this format.
 const FORMAT: u8 = 1;
-/// The first byte of a metadata encoding. Not `{`: the JSON of schemas 1 to 4.
-const METADATA_FORMAT: u8 = 2;
-/// The first byte of a scores encoding.
-const SCORES_FORMAT: u8 = 3;
+/// The first byte of a summary encoding.
+const SUMMARY_FORMAT: u8 = 2;
 /// A metadata value that is a string: its UTF-8 bytes follow.
 const STRING: u8 = 0;
 /// Any other metadata value: its JSON follows.
@@ -39,12 +40,7 @@ pub(crate) fn encode_models(models: &BTreeMap<String, ModelUsage>) -> Option<Vec
     let mut out = Vec::with_capacity(1 + models.len() * 24);
     out.push(FORMAT);
     for (name, usage) in models {
-        put_varint(&mut out, name.len() as u64);
-        out.extend_from_slice(name.as_bytes());
-        put_varint(&mut out, usage.calls);
-        put_varint(&mut out, usage.input_tokens);
-        put_varint(&mut out, usage.output_tokens);
-        put_varint(&mut out, zigzag(usage.cost_nano_usd));
+        put_model(&mut out, name, usage);
     }
     Some(out)
 }
@@ -55,20 +51,9 @@ pub(crate) fn decode_models(
     bytes: &[u8],
     mut each: impl FnMut(&str, ModelUsage),
 ) -> Result<(), String> {
-    let mut reader = Reader { bytes, at: 0 };
-    match reader.byte() {
-        Some(FORMAT) => {}
-        other => return Err(format!("unknown model usage format {other:?}")),
-    }
-    while reader.at < bytes.len() {
-        let len = usize::try_from(reader.varint()?).map_err(|e| e.to_string())?;
-        let name = reader.take(len)?;
-        let name = std::str::from_utf8(name).map_err(|e| format!("model name: {e}"))?;
-        let mut usage = ModelUsage::default();
-        usage.calls = reader.varint()?;
-        usage.input_tokens = reader.varint()?;
-        usage.output_tokens = reader.varint()?;
-        usage.cost_nano_usd = unzigzag(reader.varint()?);
+    let mut reader = Reader::new(bytes, FORMAT, "model usage")?;
+    while !reader.is_done() {
+        let (name, usage) = reader.model()?;
         each(name, usage);
     }
     Ok(())
@@ -83,14 +68,36 @@ pub(crate) fn models_map(bytes: &[u8]) -> Result<BTreeMap<String, ModelUsage>, S
     Ok(models)
 }
 
-/// `metadata` encoded; `None` for no entry (stored as NULL).
-pub(crate) fn encode_metadata(metadata: &BTreeMap<String, Value>) -> Option<Vec<u8>> {
-    if metadata.is_empty() {
-        return None;
+/// `summary` encoded, all but its run_id and created_at (stored in their own columns).
+pub(crate) fn encode_summary(summary: &TraceSummary) -> Vec<u8> {
+    let mut out = Vec::with_capacity(96 + summary.metadata.len() * 24);
+    out.push(SUMMARY_FORMAT);
+    put_optional(&mut out, summary.name.as_deref());
+    put_bytes(&mut out, summary.status.as_str().as_bytes());
+    put_optional(&mut out, summary.session_id.as_deref());
+    put_optional(&mut out, summary.parent_run_id.as_deref());
+    for count in [
+        summary.steps as u64,
+        summary.error_count,
+        summary.failed_steps,
+        summary.input_tokens,
+        summary.output_tokens,
+        zigzag(summary.cost_nano_usd),
+    ] {
+        put_varint(&mut out, count);
     }
-    let mut out = Vec::with_capacity(1 + metadata.len() * 24);
-    out.push(METADATA_FORMAT);
-    for (key, value) in metadata {
+    out.extend_from_slice(&summary.total_ms.to_bits().to_le_bytes());
+    put_varint(&mut out, summary.models.len() as u64);
+    for (name, usage) in &summary.models {
+        put_model(&mut out, name, usage);
+    }
+    put_varint(&mut out, summary.scores.len() as u64);
+    for (name, value) in &summary.scores {
+        put_bytes(&mut out, name.as_bytes());
+        out.extend_from_slice(&value.to_bits().to_le_bytes());
+    }
+    put_varint(&mut out, summary.metadata.len() as u64);
+    for (key, value) in &summary.metadata {
         put_bytes(&mut out, key.as_bytes());
         match value {
             Value::String(text) => {
@@ -105,14 +112,36 @@ pub(crate) fn encode_metadata(metadata: &BTreeMap<String, Value>) -> Option<Vec<
             }
         }
     }
-    Some(out)
+    out
 }
 
-/// The map that [`encode_metadata`] encoded.
-pub(crate) fn metadata_map(bytes: &[u8]) -> Result<BTreeMap<String, Value>, String> {
-    let mut reader = Reader::new(bytes, METADATA_FORMAT, "metadata")?;
-    let mut metadata = BTreeMap::new();
-    while !reader.is_done() {
+/// Fills every field of `summary` but run_id and created_at from what
+/// [`encode_summary`] wrote.
+pub(crate) fn decode_summary(bytes: &[u8], summary: &mut TraceSummary) -> Result<(), String> {
+    let mut reader = Reader::new(bytes, SUMMARY_FORMAT, "summary")?;
+    summary.name = reader.optional()?.map(str::to_owned);
+    summary.status = reader.str()?.parse::<Status>().map_err(|e| e.to_string())?;
+    summary.session_id = reader.optional()?.map(str::to_owned);
+    summary.parent_run_id = reader.optional()?.map(str::to_owned);
+    summary.steps = usize::try_from(reader.varint()?).map_err(|e| e.to_string())?;
+    summary.error_count = reader.varint()?;
+    summary.failed_steps = reader.varint()?;
+    summary.input_tokens = reader.varint()?;
+    summary.output_tokens = reader.varint()?;
+    summary.cost_nano_usd = unzigzag(reader.varint()?);
+    summary.total_ms = reader.f64()?;
+    summary.models.clear();
+    for _ in 0..reader.varint()? {
+        let (name, usage) = reader.model()?;
+        summary.models.insert(name.to_owned(), usage);
+    }
+    summary.scores.clear();
+    for _ in 0..reader.varint()? {
+        let name = reader.str()?.to_owned();
+        summary.scores.insert(name, reader.f64()?);
+    }
+    summary.metadata.clear();
+    for _ in 0..reader.varint()? {
         let key = reader.str()?.to_owned();
         let value = match reader.byte() {
             Some(STRING) => Value::String(reader.str()?.to_owned()),
@@ -120,36 +149,32 @@ pub(crate) fn metadata_map(bytes: &[u8]) -> Result<BTreeMap<String, Value>, Stri
                 .map_err(|e| format!("metadata value of {key:?}: {e}"))?,
             other => return Err(format!("unknown metadata value tag {other:?}")),
         };
-        metadata.insert(key, value);
+        summary.metadata.insert(key, value);
     }
-    Ok(metadata)
+    if !reader.is_done() {
+        return Err(format!("{} bytes past the end", bytes.len() - reader.at));
+    }
+    Ok(())
 }
 
-/// `scores` encoded; `None` for no score (stored as NULL).
-pub(crate) fn encode_scores(scores: &BTreeMap<String, f64>) -> Option<Vec<u8>> {
-    if scores.is_empty() {
-        return None;
+/// An optional string: 0 for none, else its length plus one and its bytes.
+fn put_optional(out: &mut Vec<u8>, text: Option<&str>) {
+    match text {
+        None => put_varint(out, 0),
+        Some(text) => {
+            put_varint(out, text.len() as u64 + 1);
+            out.extend_from_slice(text.as_bytes());
+        }
     }
-    let mut out = Vec::with_capacity(1 + scores.len() * 16);
-    out.push(SCORES_FORMAT);
-    for (name, value) in scores {
-        put_bytes(&mut out, name.as_bytes());
-        out.extend_from_slice(&value.to_bits().to_le_bytes());
-    }
-    Some(out)
 }
 
-/// The map that [`encode_scores`] encoded.
-pub(crate) fn scores_map(bytes: &[u8]) -> Result<BTreeMap<String, f64>, String> {
-    let mut reader = Reader::new(bytes, SCORES_FORMAT, "scores")?;
-    let mut scores = BTreeMap::new();
-    while !reader.is_done() {
-        let name = reader.str()?.to_owned();
-        let bits = reader.take(8)?;
-        let bits = u64::from_le_bytes(bits.try_into().map_err(|_| "a cut score".to_owned())?);
-        scores.insert(name, f64::from_bits(bits));
-    }
-    Ok(scores)
+/// One model of the models format.
+fn put_model(out: &mut Vec<u8>, name: &str, usage: &ModelUsage) {
+    put_bytes(out, name.as_bytes());
+    put_varint(out, usage.calls);
+    put_varint(out, usage.input_tokens);
+    put_varint(out, usage.output_tokens);
+    put_varint(out, zigzag(usage.cost_nano_usd));
 }
 
 /// A length, then the bytes.
@@ -201,6 +226,37 @@ impl<'a> Reader<'a> {
     /// A length, then that many bytes of UTF-8.
     fn str(&mut self) -> Result<&'a str, String> {
         std::str::from_utf8(self.bytes()?).map_err(|e| e.to_string())
+    }
+
+    /// An optional string of [`put_optional`].
+    fn optional(&mut self) -> Result<Option<&'a str>, String> {
+        match self.varint()? {
+            0 => Ok(None),
+            len => {
+                let len = usize::try_from(len - 1).map_err(|e| e.to_string())?;
+                std::str::from_utf8(self.take(len)?)
+                    .map(Some)
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    fn f64(&mut self) -> Result<f64, String> {
+        let bytes = self.take(8)?;
+        Ok(f64::from_bits(u64::from_le_bytes(
+            bytes.try_into().map_err(|_| "a cut number".to_owned())?,
+        )))
+    }
+
+    /// One model of the models format.
+    fn model(&mut self) -> Result<(&'a str, ModelUsage), String> {
+        let name = self.str().map_err(|e| format!("model name: {e}"))?;
+        let mut usage = ModelUsage::default();
+        usage.calls = self.varint()?;
+        usage.input_tokens = self.varint()?;
+        usage.output_tokens = self.varint()?;
+        usage.cost_nano_usd = unzigzag(self.varint()?);
+        Ok((name, usage))
     }
 
     fn byte(&mut self) -> Option<u8> {
@@ -268,71 +324,78 @@ mod tests {
         assert_eq!(encode_models(&BTreeMap::new()), None);
     }
 
-    #[test]
-    fn metadata_and_scores_round_trip() {
+    /// A summary with every field set, metadata of every JSON type.
+    fn full_summary() -> TraceSummary {
+        use trace_store_core::{Score, Step, Trace};
         let metadata: BTreeMap<String, Value> = serde_json::from_str(
             r#"{"": "", "s": "a \"b\" \\ \n 😀", "n": -0.0, "big": 18446744073709551615,
                 "f": 0.1, "e": 1.5e300, "t": true, "z": null, "a": [1, "x", {"b": 2, "a": 1}],
                 "o": {"k": [false]}, "名": "値"}"#,
         )
         .expect("json");
-        let bytes = encode_metadata(&metadata).expect("some");
-        let back = metadata_map(&bytes).expect("decodes");
-        assert_eq!(back, metadata);
-        // The same JSON, to the byte: -0.0 stays -0.0, big integers stay integers.
-        assert_eq!(
-            serde_json::to_string(&back).expect("json"),
-            serde_json::to_string(&metadata).expect("json")
-        );
-        assert_eq!(encode_metadata(&BTreeMap::new()), None);
+        let at = trace_store_core::Timestamp::from_micros(1_767_225_600_123_456).expect("time");
+        let mut trace = Trace::new("run")
+            .with_created_at(at)
+            .with_name("名前")
+            .with_session_id("")
+            .with_parent_run_id("parent")
+            .with_status(Status::Error)
+            .with_score(Score::new("q").with_value(0.875))
+            .with_score(Score::new("zero").with_value(-0.0))
+            .with_score(Score::new("max").with_value(f64::MAX))
+            .with_step(Step::llm_call("gpt-4o").with_usage(u64::MAX / 2, 3))
+            .with_step(
+                Step::llm_call("o")
+                    .with_cost_nano_usd(-5)
+                    .with_duration_us(7),
+            );
+        for (key, value) in metadata {
+            trace = trace.with_metadata(key, value);
+        }
+        TraceSummary::from(&trace)
+    }
 
-        let scores = BTreeMap::from([
-            ("q".to_owned(), 0.875),
-            ("neg".to_owned(), -1e-300),
-            ("zero".to_owned(), -0.0),
-            ("max".to_owned(), f64::MAX),
-            ("名前".to_owned(), 3.0),
-        ]);
-        let back = scores_map(&encode_scores(&scores).expect("some")).expect("decodes");
-        assert_eq!(back, scores);
-        assert!(back["zero"].is_sign_negative());
-        assert_eq!(encode_scores(&BTreeMap::new()), None);
+    fn decoded(bytes: &[u8]) -> Result<TraceSummary, String> {
+        let mut summary = full_summary();
+        // Every field but these two comes from the bytes.
+        summary.name = Some("stale".into());
+        summary.metadata.clear();
+        summary.scores.insert("stale".into(), 1.0);
+        decode_summary(bytes, &mut summary).map(|()| summary)
     }
 
     #[test]
-    fn damaged_metadata_and_scores_are_errors_not_panics() {
-        let metadata = BTreeMap::from([
-            ("k".to_owned(), Value::from("v")),
-            ("n".to_owned(), Value::from(12)),
-        ]);
-        let bytes = encode_metadata(&metadata).expect("some");
-        // Every cut but the ones that end on an entry boundary: none, or "k" alone.
-        for len in (2..bytes.len()).filter(|&len| len != 6) {
-            assert!(metadata_map(&bytes[..len]).is_err(), "cut at {len}");
+    fn summaries_round_trip() {
+        let summary = full_summary();
+        let back = decoded(&encode_summary(&summary)).expect("decodes");
+        assert_eq!(back, summary);
+        // The same JSON, to the byte: -0.0 stays -0.0, big integers stay integers.
+        assert_eq!(
+            serde_json::to_string(&back).expect("json"),
+            serde_json::to_string(&summary).expect("json")
+        );
+        assert!(back.scores["zero"].is_sign_negative());
+        let mut empty = TraceSummary::from(&trace_store_core::Trace::new(""));
+        empty.total_ms = f64::MIN_POSITIVE;
+        let mut back = decoded(&encode_summary(&empty)).expect("decodes");
+        // Those two are the caller's, from their own columns.
+        (back.run_id, back.created_at) = (empty.run_id.clone(), empty.created_at);
+        assert_eq!(back, empty);
+    }
+
+    #[test]
+    fn damaged_summaries_are_errors_not_panics() {
+        let bytes = encode_summary(&full_summary());
+        for len in 0..bytes.len() {
+            assert!(decoded(&bytes[..len]).is_err(), "cut at {len}");
         }
-        assert_eq!(metadata_map(&bytes[..6]).expect("k").len(), 1);
-        let scores = BTreeMap::from([("q".to_owned(), 0.5)]);
-        let score_bytes = encode_scores(&scores).expect("some");
-        for len in 2..score_bytes.len() {
-            assert!(scores_map(&score_bytes[..len]).is_err(), "cut at {len}");
-        }
-        assert!(
-            metadata_map(br#"{"k":"v"}"#).is_err(),
-            "JSON is not this format"
-        );
-        assert!(
-            scores_map(br#"{"q":0.5}"#).is_err(),
-            "JSON is not this format"
-        );
-        assert!(
-            metadata_map(&score_bytes).is_err(),
-            "scores are not metadata"
-        );
-        assert!(
-            metadata_map(&[METADATA_FORMAT, 1, b'k', 9, 0]).is_err(),
-            "bad tag"
-        );
-        assert!(metadata_map(&[METADATA_FORMAT, 1, b'k', JSON, 1, b'{']).is_err());
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(decoded(&longer).is_err(), "bytes past the end");
+        assert!(decoded(br#"{"k":"v"}"#).is_err(), "JSON is not this format");
+        let mut bad_status = vec![SUMMARY_FORMAT, 0];
+        put_bytes(&mut bad_status, b"maybe");
+        assert!(decoded(&bad_status).is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, Transaction, params, params_from_iter};
-use trace_store_core::{Result, Status, Timestamp, Trace, TraceSummary, canonical_json};
+use trace_store_core::{Result, Timestamp, Trace, TraceSummary, canonical_json};
 
 use crate::error::bad_column;
 
@@ -12,10 +12,10 @@ use crate::error::bad_column;
 pub(crate) struct Encoded {
     summary: TraceSummary,
     body: String,
-    /// The summary's metadata, per-model usage and scores, packed (`packed.rs`).
-    metadata: Option<Vec<u8>>,
+    /// The summary packed (`packed.rs`): what a listed summary reads.
+    packed: Vec<u8>,
+    /// Its per-model usage packed alone: what `stats` reads.
     models: Option<Vec<u8>>,
-    scores: Option<Vec<u8>>,
     /// `(key, canonical_json(value))` of each metadata entry.
     canonical: Vec<(String, String)>,
     /// Core's `Trace::search_text`, for the FTS table.
@@ -28,9 +28,8 @@ impl Encoded {
         trace.validate()?;
         let summary = TraceSummary::from(trace);
         let body = trace.to_json_string()?;
-        let metadata = crate::packed::encode_metadata(&summary.metadata);
+        let packed = crate::packed::encode_summary(&summary);
         let models = crate::packed::encode_models(&summary.models);
-        let scores = crate::packed::encode_scores(&summary.scores);
         let canonical = summary
             .metadata
             .iter()
@@ -39,9 +38,8 @@ impl Encoded {
         Ok(Encoded {
             summary,
             body,
-            metadata,
+            packed,
             models,
-            scores,
             canonical,
             search_text: trace.search_text(),
         })
@@ -72,7 +70,7 @@ impl Encoded {
             to_sql_u64(s.output_tokens),
             to_sql_u64(s.failed_steps),
         );
-        let columns: [&dyn ToSql; 16] = [
+        let columns: [&dyn ToSql; 15] = [
             &s.run_id,
             &created_at,
             &s.name,
@@ -84,20 +82,19 @@ impl Encoded {
             &output_tokens,
             &s.cost_nano_usd,
             &self.models,
-            &self.metadata,
+            &self.packed,
             &s.session_id,
             &s.parent_run_id,
             &failed_steps,
-            &self.scores,
         ];
         // Most saves are of new traces: try the insert first, and look for the old row
         // only when the run_id is taken.
         let inserted = tx
             .prepare_cached(
                 "INSERT INTO traces (run_id, created_at, name, status, steps, total_ms,
-                     error_count, input_tokens, output_tokens, cost_nano_usd, models, metadata,
-                     session_id, parent_run_id, failed_steps, scores)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                     error_count, input_tokens, output_tokens, cost_nano_usd, models, summary,
+                     session_id, parent_run_id, failed_steps)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
                  ON CONFLICT (run_id) DO NOTHING",
             )?
             .execute(columns)?;
@@ -111,15 +108,15 @@ impl Encoded {
             (id, BTreeMap::new())
         } else {
             let (id, old_metadata) = tx
-                .prepare_cached("SELECT id, metadata FROM traces WHERE run_id = ?1")?
+                .prepare_cached("SELECT id, summary FROM traces WHERE run_id = ?1")?
                 .query_row([&s.run_id], |row| Ok((row.get(0)?, bytes_or_null(row, 1)?)))?;
             // run_id (?1) is left alone: setting it, even to itself, rewrites its index.
             tx.prepare_cached(
                 "UPDATE traces SET created_at = ?2, name = ?3, status = ?4, steps = ?5,
                      total_ms = ?6, error_count = ?7, input_tokens = ?8, output_tokens = ?9,
-                     cost_nano_usd = ?10, models = ?11, metadata = ?12, session_id = ?13,
-                     parent_run_id = ?14, failed_steps = ?15, scores = ?16
-                 WHERE id = ?17",
+                     cost_nano_usd = ?10, models = ?11, summary = ?12, session_id = ?13,
+                     parent_run_id = ?14, failed_steps = ?15, metadata = NULL, scores = NULL
+                 WHERE id = ?16",
             )?
             .execute(params_from_iter(
                 columns.iter().copied().chain([&id as &dyn ToSql]),
@@ -228,7 +225,7 @@ pub(crate) fn load(conn: &Connection, run_id: &str) -> rusqlite::Result<Option<R
 /// Removes the trace and every row derived from it; true if it existed.
 pub(crate) fn delete(tx: &Transaction<'_>, run_id: &str) -> rusqlite::Result<bool> {
     let old: Option<(i64, Option<Vec<u8>>)> = tx
-        .prepare_cached("DELETE FROM traces WHERE run_id = ?1 RETURNING id, metadata")?
+        .prepare_cached("DELETE FROM traces WHERE run_id = ?1 RETURNING id, summary")?
         .query_row([run_id], |row| Ok((row.get(0)?, bytes_or_null(row, 1)?)))
         .optional()?;
     let Some((id, metadata)) = old else {
@@ -238,9 +235,9 @@ pub(crate) fn delete(tx: &Transaction<'_>, run_id: &str) -> rusqlite::Result<boo
     Ok(true)
 }
 
-/// Removes the rows of trace `id` beside its `traces` row, whose `metadata` column was
-/// `metadata`.
-fn delete_derived(tx: &Transaction<'_>, id: i64, metadata: Option<&[u8]>) -> rusqlite::Result<()> {
+/// Removes the rows of trace `id` beside its `traces` row, whose `summary` column was
+/// `summary`.
+fn delete_derived(tx: &Transaction<'_>, id: i64, summary: Option<&[u8]>) -> rusqlite::Result<()> {
     for sql in [
         "DELETE FROM trace_bodies WHERE id = ?1",
         "DELETE FROM trace_scores WHERE trace_id = ?1",
@@ -248,7 +245,7 @@ fn delete_derived(tx: &Transaction<'_>, id: i64, metadata: Option<&[u8]>) -> rus
         tx.prepare_cached(sql)?.execute([id])?;
     }
     crate::text::delete(tx, id)?;
-    let pairs = metadata_pairs(tx, id, metadata)?;
+    let pairs = metadata_pairs(tx, id, summary)?;
     delete_metadata(tx, id, &pairs)
 }
 
@@ -270,7 +267,7 @@ pub(crate) fn delete_selected(
         })?
         .collect::<rusqlite::Result<Vec<i64>>>()?;
     if ids.len() < BULK_DELETE_FROM {
-        let mut stmt = tx.prepare_cached("DELETE FROM traces WHERE id = ?1 RETURNING metadata")?;
+        let mut stmt = tx.prepare_cached("DELETE FROM traces WHERE id = ?1 RETURNING summary")?;
         for &id in &ids {
             let metadata = stmt.query_row([id], |row| bytes_or_null(row, 0))?;
             delete_derived(tx, id, metadata.as_deref())?;
@@ -338,23 +335,23 @@ fn delete_trigrams_in_bulk(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 /// FTS5's `deletemerge` when none is configured (`FTS5_DEFAULT_DELETE_AUTOMERGE`).
 const FTS5_DEFAULT_DELETEMERGE: i64 = 10;
 
-/// The canonical value indexed under each key for trace `id`, from its `metadata`
-/// column. Should that column not decode (edited by hand), the entries are removed by
-/// a scan instead, so an upsert or delete still leaves no stale index entry behind.
+/// The canonical value indexed under each key for trace `id`, from its `summary`
+/// column. Should that column be missing or not decode (a row the migration to schema
+/// 5 could not read, or edited by hand), the entries are removed by a scan instead, so
+/// an upsert or delete still leaves no stale index entry behind.
 fn metadata_pairs(
     tx: &Transaction<'_>,
     id: i64,
-    metadata: Option<&[u8]>,
+    summary: Option<&[u8]>,
 ) -> rusqlite::Result<BTreeMap<String, String>> {
-    let Some(metadata) = metadata else {
-        return Ok(BTreeMap::new());
-    };
-    match crate::packed::metadata_map(metadata) {
-        Ok(map) => Ok(map
+    let mut decoded = template();
+    match summary.map(|bytes| crate::packed::decode_summary(bytes, &mut decoded)) {
+        Some(Ok(())) => Ok(decoded
+            .metadata
             .iter()
             .map(|(key, value)| (key.clone(), canonical_json(value)))
             .collect()),
-        Err(_) => {
+        _ => {
             tx.prepare_cached("DELETE FROM trace_metadata WHERE trace_id = ?1")?
                 .execute([id])?;
             Ok(BTreeMap::new())
@@ -390,14 +387,8 @@ pub(crate) fn to_sql_u64(value: u64) -> i64 {
     value as i64
 }
 
-fn from_sql_u64(row: &Row<'_>, index: usize) -> rusqlite::Result<u64> {
-    Ok(row.get::<_, i64>(index)? as u64)
-}
-
 /// The columns [`summary_from_row`] reads, in order, from the `traces` table aliased `t`.
-pub(crate) const SUMMARY_COLUMNS: &str = "t.run_id, t.name, t.status, t.created_at, t.steps, \
-     t.total_ms, t.error_count, t.input_tokens, t.output_tokens, t.cost_nano_usd, t.models, t.metadata, t.session_id, \
-     t.parent_run_id, t.failed_steps, t.scores";
+pub(crate) const SUMMARY_COLUMNS: &str = "t.run_id, t.created_at, t.summary";
 
 /// Builds a summary from the [`SUMMARY_COLUMNS`] of a row, without touching the body.
 ///
@@ -410,30 +401,13 @@ pub(crate) fn summary_from_row(
 ) -> rusqlite::Result<TraceSummary> {
     let mut s = template.clone();
     s.run_id = row.get(0)?;
-    s.name = row.get(1)?;
-    let status = row.get_ref(2)?.as_str()?;
-    s.status = status
-        .parse::<Status>()
-        .map_err(|e| bad_column(2, e.to_string()))?;
-    s.created_at = Timestamp::from_micros(row.get(3)?).map_err(|e| bad_column(3, e.to_string()))?;
-    s.steps = usize::try_from(row.get::<_, i64>(4)?).map_err(|e| bad_column(4, e))?;
-    s.total_ms = row.get(5)?;
-    s.error_count = from_sql_u64(row, 6)?;
-    s.input_tokens = from_sql_u64(row, 7)?;
-    s.output_tokens = from_sql_u64(row, 8)?;
-    s.cost_nano_usd = row.get(9)?;
-    if let Some(models) = row.get_ref(10)?.as_blob_or_null()? {
-        s.models = crate::packed::models_map(models).map_err(|e| bad_column(10, e))?;
-    }
-    if let Some(metadata) = row.get_ref(11)?.as_bytes_or_null()? {
-        s.metadata = crate::packed::metadata_map(metadata).map_err(|e| bad_column(11, e))?;
-    }
-    s.session_id = row.get(12)?;
-    s.parent_run_id = row.get(13)?;
-    s.failed_steps = from_sql_u64(row, 14)?;
-    if let Some(scores) = row.get_ref(15)?.as_bytes_or_null()? {
-        s.scores = crate::packed::scores_map(scores).map_err(|e| bad_column(15, e))?;
-    }
+    s.created_at = Timestamp::from_micros(row.get(1)?).map_err(|e| bad_column(1, e.to_string()))?;
+    // Read as bytes whatever their type: a damaged value is then a decoding error.
+    let packed = row
+        .get_ref(2)?
+        .as_bytes_or_null()?
+        .ok_or_else(|| bad_column(2, "no summary"))?;
+    crate::packed::decode_summary(packed, &mut s).map_err(|e| bad_column(2, e))?;
     Ok(s)
 }
 

@@ -1,6 +1,6 @@
 //! A database written by the schema 4 code (`tests/fixtures/v4.db`, with the traces it
 //! holds in `v4.jsonl`; see the README there) migrates to schema 5, whose summary
-//! maps are packed instead of JSON: every summary, load and metadata, score and text
+//! summary is packed in one column instead of JSON columns: every summary, load and metadata, score and text
 //! query answers exactly as before, and writes to migrated traces leave no stale
 //! index entry.
 
@@ -124,6 +124,18 @@ fn a_v4_database_migrates_and_answers_as_before() {
         )
         .expect("count");
     assert_eq!(orphans, 0, "no metadata entry outlives its trace");
+    let unpacked: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM traces \
+             WHERE summary IS NULL OR metadata IS NOT NULL OR scores IS NOT NULL",
+            [],
+            |row| row.get(0),
+        )
+        .expect("count");
+    assert_eq!(
+        unpacked, 0,
+        "every summary is packed, the JSON columns cleared"
+    );
     let strings: Vec<String> = conn
         .prepare("SELECT m.value FROM trace_metadata m JOIN traces t ON t.id = m.trace_id WHERE t.run_id = 'strings' AND m.key = 'user_id'")
         .expect("prepare")

@@ -203,7 +203,7 @@ fn damaged_rows_are_corrupt_errors() {
     let raw = Connection::open(&path).expect("raw open");
     raw.execute_batch(
         "UPDATE trace_bodies SET body = '{\"run_id\": 5' WHERE id = (SELECT id FROM traces WHERE run_id = 'run-0001');
-         UPDATE traces SET metadata = 'not json' WHERE run_id = 'run-0002';",
+         UPDATE traces SET summary = 'not packed' WHERE run_id = 'run-0002';",
     )
     .expect("damage");
     match store.load("run-0001") {
