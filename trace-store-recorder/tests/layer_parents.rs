@@ -120,3 +120,54 @@ fn explicit_parents_and_explicit_roots_are_followed() {
     );
     assert_eq!(tree(&store.load("own").expect("own")), [pair("own", None)]);
 }
+
+/// Logs from its `Debug`, as a value recorded on a span might.
+struct Chatty;
+
+impl std::fmt::Debug for Chatty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        tracing::info!("formatting");
+        tracing::info_span!("nested", gen_ai.operation.name = "chat").in_scope(|| {});
+        f.write_str("chatty")
+    }
+}
+
+#[test]
+fn a_recorded_value_whose_debug_logs_does_not_deadlock() {
+    let store = Arc::new(MemoryStore::unbounded());
+    let recorder = Recorder::spawn(store.clone(), RecorderOptions::new());
+    let dispatch =
+        Dispatch::new(tracing_subscriber::registry().with(TraceLayer::new(recorder.clone())));
+    let (done, finished) = std::sync::mpsc::channel();
+    let agent = recorder.clone();
+    std::thread::spawn(move || {
+        record(&dispatch, &agent, || {
+            let root = tracing::info_span!(
+                "agent",
+                trace_store.run_id = "chatty",
+                gen_ai.operation.name = "invoke_agent",
+                value = tracing::field::Empty
+            );
+            let _entered = root.enter();
+            // The Debug runs inside the root: its event and span would go to the root.
+            root.record("value", tracing::field::debug(Chatty));
+            tracing::info!("after");
+        });
+        done.send(()).expect("send");
+    });
+    finished
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("recording a value whose Debug logs must not wait on the layer's lock");
+    let trace = store.load("chatty").expect("load");
+    assert_eq!(
+        trace.steps.len(),
+        1,
+        "nothing from inside the Debug is recorded"
+    );
+    assert_eq!(trace.steps[0].attributes["value"], "chatty");
+    let events = trace.steps[0].attributes["events"]
+        .as_array()
+        .expect("events");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["name"], "after");
+}

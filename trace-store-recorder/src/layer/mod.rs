@@ -149,6 +149,9 @@ where
     S: Subscriber + for<'lookup> LookupSpan<'lookup>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if table::in_user_code() {
+            return;
+        }
         let metadata = attrs.metadata();
         let flags = callsite_flags(metadata);
         let mut fields = record::Fields::with_capacity(metadata.fields().len());
@@ -205,6 +208,9 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, _ctx: Context<'_, S>) {
+        if table::in_user_code() {
+            return;
+        }
         let key = id.into_u64();
         let newly_genai = {
             let mut shard = self.open.shard(key);
@@ -212,7 +218,8 @@ where
                 return;
             };
             let mut visitor = RecordVisitor::new(&mut state.record.fields, state.flags);
-            values.record(&mut visitor);
+            // A value's `Debug` is user code, run here under the shard's lock.
+            table::run_user_code(|| values.record(&mut visitor));
             let RecordVisitor {
                 genai,
                 run_id,
@@ -244,6 +251,9 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if table::in_user_code() {
+            return;
+        }
         let Some(span) = ctx.event_span(event) else {
             return;
         };
@@ -267,6 +277,9 @@ where
     }
 
     fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
+        if table::in_user_code() {
+            return;
+        }
         let key = id.into_u64();
         let Some(state) = self.open.shard(key).remove(&key) else {
             return;

@@ -10,6 +10,7 @@
 //! span's id unique while the span is open, and the layer removes the state when the
 //! span closes, before the registry may hand the id out again.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -68,4 +69,30 @@ impl fmt::Debug for SpanTable {
         let open: usize = self.shards.iter().map(|shard| shard.lock().len()).sum();
         f.debug_struct("SpanTable").field("open", &open).finish()
     }
+}
+
+thread_local! {
+    /// This thread runs user code (a field value's `Debug`) under a shard's lock.
+    static IN_USER_CODE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `user_code` while a shard's lock is held. `Span::record` reaches the layer
+/// without marking the dispatcher busy (as creating a span or an event does), so a
+/// `Debug` that logs would call back into the layer and wait for that very lock;
+/// callbacks made meanwhile see [`in_user_code`] and record nothing instead.
+pub(super) fn run_user_code<R>(user_code: impl FnOnce() -> R) -> R {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            IN_USER_CODE.set(false);
+        }
+    }
+    IN_USER_CODE.set(true);
+    let _reset = Reset;
+    user_code()
+}
+
+/// Whether this callback comes from user code run by [`run_user_code`].
+pub(super) fn in_user_code() -> bool {
+    IN_USER_CODE.get()
 }
