@@ -12,6 +12,7 @@ mod write;
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
 use trace_store_core::{
     Error, GroupBy, GroupKey, Result, Trace, TraceFilter, TraceStats, TraceStore, TraceSummary,
@@ -40,6 +41,8 @@ struct Inner {
     pool: Pool,
     tables: Tables,
     sql: write::WriteSql,
+    /// Traces this handle saved, counting towards its next text index batch.
+    unindexed: AtomicUsize,
     shown_url: String,
     options: PostgresOptions,
 }
@@ -84,6 +87,7 @@ impl PostgresStore {
             inner: Arc::new(Inner {
                 pool,
                 sql: write::WriteSql::new(&Tables::new(&options.schema)),
+                unindexed: AtomicUsize::new(0),
                 tables: Tables::new(&options.schema),
                 shown_url,
                 options,
@@ -193,9 +197,11 @@ impl Inner {
     ) -> Result<u64> {
         let sql = format!(
             "WITH gone AS (DELETE FROM {} WHERE run_id IN ({target}) RETURNING run_id),
-                  scores AS (DELETE FROM {} WHERE run_id IN (SELECT run_id FROM gone))
+                  scores AS (DELETE FROM {} WHERE run_id IN (SELECT run_id FROM gone)),
+                  text_keys AS (DELETE FROM {} WHERE run_id IN (SELECT run_id FROM gone)),
+                  pending AS (DELETE FROM {} WHERE run_id IN (SELECT run_id FROM gone))
              SELECT count(*) FROM gone",
-            self.tables.traces, self.tables.scores
+            self.tables.traces, self.tables.scores, self.tables.text_keys, self.tables.text_pending
         );
         let row = db
             .query_one(&sql, params)
@@ -233,7 +239,9 @@ impl TraceStore for PostgresStore {
         trace.validate()?;
         let row = write::Row::new(trace)?;
         self.run("saving a trace", async |inner, db| {
-            write::save_one(inner, db, &row).await
+            write::save_one(inner, db, &row).await?;
+            write::maybe_index(inner, db, 1).await;
+            Ok(())
         })?;
         Ok(trace.run_id.clone())
     }
@@ -266,9 +274,14 @@ impl TraceStore for PostgresStore {
         self.run("deleting a trace", async |inner, db| {
             let sql = format!(
                 "WITH gone AS (DELETE FROM {} WHERE run_id = $1 RETURNING 1),
-                      scores AS (DELETE FROM {} WHERE run_id = $1)
+                      scores AS (DELETE FROM {} WHERE run_id = $1),
+                      text_keys AS (DELETE FROM {} WHERE run_id = $1),
+                      pending AS (DELETE FROM {} WHERE run_id = $1)
                  SELECT count(*) FROM gone",
-                inner.tables.traces, inner.tables.scores
+                inner.tables.traces,
+                inner.tables.scores,
+                inner.tables.text_keys,
+                inner.tables.text_pending
             );
             let row = db
                 .query_one(&sql, &[&run_id])
@@ -286,7 +299,9 @@ impl TraceStore for PostgresStore {
             .collect::<Result<Vec<_>>>()?;
         if !rows.is_empty() {
             self.run("saving traces", async |inner, db| {
-                write::save_batch(inner, db, &rows).await
+                write::save_batch(inner, db, &rows).await?;
+                write::maybe_index(inner, db, rows.len()).await;
+                Ok(())
             })?;
         }
         Ok(traces.iter().map(|t| t.run_id.clone()).collect())
@@ -323,7 +338,9 @@ impl TraceStore for PostgresStore {
         part.validate()?;
         let parts = std::slice::from_ref(part);
         let mut merged = self.run("merging", async |inner, db| {
-            write::merge_all(inner, db, parts).await
+            let merged = write::merge_all(inner, db, parts).await?;
+            write::maybe_index(inner, db, merged.len()).await;
+            Ok(merged)
         })?;
         merged
             .remove(&part.run_id)
@@ -334,7 +351,9 @@ impl TraceStore for PostgresStore {
         parts.iter().try_for_each(Trace::validate)?;
         if !parts.is_empty() {
             self.run("merging", async |inner, db| {
-                write::merge_all(inner, db, parts).await
+                let merged = write::merge_all(inner, db, parts).await?;
+                write::maybe_index(inner, db, merged.len()).await;
+                Ok(())
             })?;
         }
         Ok(parts.iter().map(|p| p.run_id.clone()).collect())

@@ -2,15 +2,16 @@
 
 use futures_util::future::try_join_all;
 use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
 use trace_store_core::{Error, Result, Trace};
 
 use crate::error::{Failure, backend};
 use crate::pool::Session;
 use crate::sql::Tables;
-use crate::write::{Row, WriteSql};
+use crate::write::{Row, WriteSql, index_pending};
 
 /// The layout this code writes and the newest it reads.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Rows re-derived per read while migrating layout 1.
 const MIGRATION_BATCH: i64 = 500;
@@ -56,7 +57,7 @@ async fn migrate_in(tx: &Client, tables: &Tables) -> Result<()> {
         .and_then(|row| row.get(0));
     match found.unwrap_or(0) {
         0 => {
-            tx.batch_execute(&create_v2(tables))
+            tx.batch_execute(&create_v3(tables))
                 .await
                 .map_err(|e| backend("creating the tables", e))?;
             tx.execute(
@@ -65,8 +66,16 @@ async fn migrate_in(tx: &Client, tables: &Tables) -> Result<()> {
             )
             .await
             .map_err(|e| backend("recording the schema version", e))?;
+            use_lz4(tx, tables).await?;
         }
-        1 => migrate_v1(tx, tables).await?,
+        1 => {
+            migrate_v1(tx, tables).await?;
+            use_lz4(tx, tables).await?;
+        }
+        2 => {
+            migrate_v2(tx, tables).await?;
+            use_lz4(tx, tables).await?;
+        }
         SCHEMA_VERSION => {}
         newer if newer > SCHEMA_VERSION => {
             return Err(Error::UnsupportedVersion {
@@ -85,16 +94,16 @@ async fn migrate_in(tx: &Client, tables: &Tables) -> Result<()> {
     Ok(())
 }
 
-/// Layout 1 to 2: the metadata and per-model rows move into the trace's row, the
+/// Layout 1 to 3: the metadata and per-model rows move into the trace's row, the
 /// `pg_trgm` index gives way to the window keys, foreign keys go, and every derived
 /// column is written again from the stored body by the code that saves.
 async fn migrate_v1(tx: &Client, t: &Tables) -> Result<()> {
-    let failed = |e| backend(format!("migrating schema {} to layout 2", t.schema), e);
-    let added: Vec<String> = V2_COLUMNS
+    let failed = |e| backend(format!("migrating schema {} to layout 3", t.schema), e);
+    let added: Vec<String> = ROW_COLUMNS
         .iter()
         .map(|(name, kind)| format!("ADD COLUMN {name} {kind} NOT NULL DEFAULT '{{}}'"))
         .collect();
-    let defaults_dropped: Vec<String> = V2_COLUMNS
+    let defaults_dropped: Vec<String> = ROW_COLUMNS
         .iter()
         .map(|(name, _)| format!("ALTER COLUMN {name} DROP DEFAULT"))
         .collect();
@@ -102,15 +111,18 @@ async fn migrate_v1(tx: &Client, t: &Tables) -> Result<()> {
         "DROP INDEX {s}.traces_text, {s}.traces_name, {s}.traces_session, {s}.traces_parent,
              {s}.traces_status, {s}.traces_steps;
          ALTER TABLE {scores} DROP CONSTRAINT IF EXISTS scores_run_id_fkey;
-         ALTER TABLE {traces} {};",
+         ALTER TABLE {traces} {};
+         {}",
         added.join(", "),
+        text_tables(t),
         s = t.schema,
         scores = t.scores,
         traces = t.traces,
     ))
     .await
     .map_err(failed)?;
-    let upsert = tx.prepare(&WriteSql::new(t).upsert).await.map_err(failed)?;
+    let sql = WriteSql::new(t);
+    let upsert = tx.prepare(&sql.upsert).await.map_err(failed)?;
     let read = tx
         .prepare(&format!(
             "SELECT run_id, body FROM {} WHERE run_id > $1 ORDER BY run_id LIMIT $2",
@@ -140,27 +152,46 @@ async fn migrate_v1(tx: &Client, t: &Tables) -> Result<()> {
          DROP TABLE {metadata}, {models};
          UPDATE {version} SET version = {SCHEMA_VERSION};",
         defaults_dropped.join(", "),
-        v2_indexes(t),
+        row_indexes(t),
         traces = t.traces,
         metadata = t.metadata,
         models = t.models,
         version = t.version,
     ))
     .await
-    .map_err(failed)
+    .map_err(failed)?;
+    while index_pending(tx, &sql, MIGRATION_BATCH).await? > 0 {}
+    Ok(())
 }
 
-/// Layout 2. Strings that may hold any character (names, sessions, metadata keys,
+/// Layout 2 to 3: the text keys leave the trace's row for a table of their own, which
+/// saves leave to be filled later (see `write::index_pending`).
+async fn migrate_v2(tx: &Client, t: &Tables) -> Result<()> {
+    tx.batch_execute(&format!(
+        "{}
+         INSERT INTO {keys} (run_id, keys) SELECT run_id, search_keys FROM {traces};
+         DROP INDEX {s}.traces_keys;
+         ALTER TABLE {traces} DROP COLUMN search_keys;
+         UPDATE {version} SET version = {SCHEMA_VERSION};",
+        text_tables(t),
+        keys = t.text_keys,
+        traces = t.traces,
+        s = t.schema,
+        version = t.version,
+    ))
+    .await
+    .map_err(|e| backend(format!("migrating schema {} to layout 3", t.schema), e))
+}
+
+/// Layout 3. Strings that may hold any character (names, sessions, metadata keys,
 /// models) are stored JSON-encoded; run_ids sort in byte order (`COLLATE "C"`), as the
 /// contract's tie-break requires whatever the database's locale. Everything a save
 /// writes but scores lives in the trace's own row, so a save is one row, its indexes
 /// and no foreign-key checks: metadata as `key || value` pairs (JSON key, canonical JSON
-/// value) under a GIN index, per-model usage as parallel arrays, the text index's keys
-/// (see `keys`) under a GIN index. Indexes on columns most traces leave empty are
-/// partial, so they cost nothing for those traces. A GIN index's pending list is
-/// scanned whole by every search: metadata (a few keys a trace) skips it, and the text
-/// keys (hundreds a trace, cheaper to insert in bulk) keep it small.
-fn create_v2(t: &Tables) -> String {
+/// value) under a GIN index, per-model usage as parallel arrays. Indexes on columns most
+/// traces leave empty are partial, so they cost nothing for those traces. The text
+/// index is in tables of its own (see [`text_tables`]).
+fn create_v3(t: &Tables) -> String {
     format!(
         r#"
 CREATE TABLE {traces} (
@@ -180,10 +211,11 @@ CREATE TABLE {traces} (
     summary       TEXT NOT NULL,
     body          TEXT NOT NULL,
     search_text   TEXT NOT NULL,
-    {v2_columns}
+    {row_columns}
 );
 CREATE INDEX traces_order ON {traces} (created_at DESC, run_id DESC);
-{v2_indexes}
+{row_indexes}
+{text_tables}
 CREATE TABLE {scores} (
     run_id TEXT COLLATE "C" NOT NULL,
     name   TEXT NOT NULL,
@@ -194,18 +226,18 @@ CREATE INDEX scores_value ON {scores} (name, value);
 "#,
         traces = t.traces,
         scores = t.scores,
-        v2_columns = V2_COLUMNS
+        row_columns = ROW_COLUMNS
             .iter()
             .map(|(name, kind)| format!("{name} {kind} NOT NULL"))
             .collect::<Vec<_>>()
             .join(",\n    "),
-        v2_indexes = v2_indexes(t),
+        row_indexes = row_indexes(t),
+        text_tables = text_tables(t),
     )
 }
 
-/// The columns layout 2 added to `traces`.
-const V2_COLUMNS: [(&str, &str); 7] = [
-    ("search_keys", "INTEGER[]"),
+/// The columns layout 2 added to `traces` and layout 3 kept.
+const ROW_COLUMNS: [(&str, &str); 6] = [
     ("meta", "TEXT[]"),
     ("model_names", "TEXT[]"),
     ("model_calls", "NUMERIC(20, 0)[]"),
@@ -214,8 +246,8 @@ const V2_COLUMNS: [(&str, &str); 7] = [
     ("model_cost_nano_usd", "NUMERIC(20, 0)[]"),
 ];
 
-/// The indexes of `traces` besides its key and its order, as layout 2 has them.
-fn v2_indexes(t: &Tables) -> String {
+/// The indexes of `traces` besides its key and its order.
+fn row_indexes(t: &Tables) -> String {
     format!(
         "CREATE INDEX traces_name ON {traces} (name, created_at DESC, run_id DESC)
              WHERE name IS NOT NULL;
@@ -225,10 +257,49 @@ fn v2_indexes(t: &Tables) -> String {
              WHERE parent_run_id IS NOT NULL;
          CREATE INDEX traces_status ON {traces} (status, created_at DESC, run_id DESC)
              WHERE status <> 'ok';
-         CREATE INDEX traces_keys ON {traces} USING gin (search_keys)
-             WITH (gin_pending_list_limit = 512);
-         CREATE INDEX traces_meta ON {traces} USING gin (meta) WITH (fastupdate = off);
-         ALTER TABLE {traces} ALTER search_keys SET STORAGE EXTERNAL;",
+         CREATE INDEX traces_meta ON {traces} USING gin (meta) WITH (fastupdate = off);",
         traces = t.traces
     )
+}
+
+/// The text index: each trace's window keys (see `keys`) under a GIN index, and the
+/// run_ids saved since their keys were last computed. A save only marks its run_id
+/// pending (inserting hundreds of keys into the GIN index was most of a save's server
+/// time); `write::index_pending` computes the keys of pending traces in batches, and a
+/// text query takes every pending trace as a candidate, so answers never wait for it.
+/// A GIN index's pending list is scanned whole by every search: the keys (hundreds a
+/// trace, cheaper to insert in bulk) keep it small.
+fn text_tables(t: &Tables) -> String {
+    format!(
+        r#"CREATE TABLE {keys} (
+             run_id TEXT COLLATE "C" PRIMARY KEY,
+             keys   INTEGER[] NOT NULL
+         );
+         ALTER TABLE {keys} ALTER keys SET STORAGE EXTERNAL;
+         CREATE INDEX text_keys_keys ON {keys} USING gin (keys)
+             WITH (gin_pending_list_limit = 512);
+         CREATE TABLE {pending} (run_id TEXT COLLATE "C" PRIMARY KEY);"#,
+        keys = t.text_keys,
+        pending = t.text_pending,
+    )
+}
+
+/// The body and the search text, most of a save's bytes, compressed with LZ4 rather
+/// than the default `pglz`, which took about a third of a save's server time. A server
+/// built without LZ4 keeps the default. Only values written afterwards change.
+async fn use_lz4(tx: &Client, t: &Tables) -> Result<()> {
+    let failed = |e| backend("choosing the column compression", e);
+    tx.batch_execute("SAVEPOINT lz4").await.map_err(failed)?;
+    let alter = format!(
+        "ALTER TABLE {} ALTER body SET COMPRESSION lz4, ALTER search_text SET COMPRESSION lz4",
+        t.traces
+    );
+    match tx.batch_execute(&alter).await {
+        Ok(()) => tx.batch_execute("RELEASE SAVEPOINT lz4").await,
+        Err(e) if e.code() == Some(&SqlState::FEATURE_NOT_SUPPORTED) => {
+            tx.batch_execute("ROLLBACK TO SAVEPOINT lz4").await
+        }
+        Err(e) => Err(e),
+    }
+    .map_err(failed)
 }

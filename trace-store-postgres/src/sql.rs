@@ -21,6 +21,10 @@ pub(crate) struct Tables {
     /// Layout 1's per-model table, which the migration to layout 2 drops.
     pub(crate) models: String,
     pub(crate) version: String,
+    /// Window keys of each indexed trace's text.
+    pub(crate) text_keys: String,
+    /// Traces saved since their keys were last computed.
+    pub(crate) text_pending: String,
 }
 
 impl Tables {
@@ -32,6 +36,8 @@ impl Tables {
             scores: format!("{quoted}.scores"),
             models: format!("{quoted}.models"),
             version: format!("{quoted}.schema_version"),
+            text_keys: format!("{quoted}.text_keys"),
+            text_pending: format!("{quoted}.text_pending"),
             schema: quoted,
         }
     }
@@ -137,10 +143,15 @@ impl Selection {
                 // The stored text is core's search text, already lower-cased, so a
                 // plain LIKE is core's `contains`; the window keys narrow the rows it
                 // reads to those holding every three-character window of the query.
+                // Traces whose keys are not computed yet are all candidates.
                 let keys = search_keys(&query);
                 if !keys.is_empty() {
                     let p = s.bind(keys);
-                    s.and(format!("t.search_keys @> {p}::integer[]"));
+                    s.and(format!(
+                        "t.run_id IN (SELECT k.run_id FROM {} k WHERE k.keys @> {p}::integer[]
+                             UNION ALL SELECT q.run_id FROM {} q)",
+                        tables.text_keys, tables.text_pending
+                    ));
                 }
                 let p = s.bind(format!("%{}%", escape_like(&query)));
                 s.and(format!("t.search_text LIKE {p} ESCAPE '\\'"));

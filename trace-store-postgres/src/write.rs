@@ -2,10 +2,11 @@
 //! merges pipelined so that a call costs as few round trips as it can.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 use futures_util::future::{try_join, try_join_all, try_join3};
-use tokio_postgres::Statement;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Statement};
 use trace_store_core::{Result, Trace, TraceSummary, canonical_json};
 
 use crate::Inner;
@@ -28,7 +29,6 @@ pub(crate) struct Row {
     summary: String,
     body: String,
     search_text: String,
-    search_keys: Vec<i32>,
     meta: Vec<String>,
     scores: (Vec<String>, Vec<f64>),
     models: (Vec<String>, [Vec<String>; 4]),
@@ -66,7 +66,6 @@ impl Row {
             ],
             summary,
             body: trace.to_json_string()?,
-            search_keys: search_keys(&search_text),
             search_text,
             meta: s
                 .metadata
@@ -83,7 +82,7 @@ impl Row {
     }
 
     /// The parameters of [`upsert_sql`], in its order.
-    pub(crate) fn params(&self) -> [&(dyn ToSql + Sync); 25] {
+    pub(crate) fn params(&self) -> [&(dyn ToSql + Sync); 24] {
         let [errors, failed_steps, input, output, cost] = &self.counters;
         let [calls, model_input, model_output, model_cost] = &self.models.1;
         [
@@ -103,7 +102,6 @@ impl Row {
             &self.summary,
             &self.body,
             &self.search_text,
-            &self.search_keys,
             &self.meta,
             &self.models.0,
             calls,
@@ -130,6 +128,8 @@ pub(crate) struct WriteSql {
     pub(crate) upsert: String,
     merge_lock: String,
     merge_read: String,
+    index_pop: String,
+    index_put: String,
 }
 
 impl WriteSql {
@@ -143,6 +143,23 @@ impl WriteSql {
                 "SELECT run_id, body FROM {} WHERE run_id = ANY($1) ORDER BY run_id FOR UPDATE",
                 t.traces
             ),
+            index_pop: format!(
+                "WITH popped AS (
+                     DELETE FROM {pending} WHERE run_id IN (
+                         SELECT run_id FROM {pending} ORDER BY run_id LIMIT $1
+                         FOR UPDATE SKIP LOCKED)
+                     RETURNING run_id)
+                 SELECT t.run_id, t.search_text FROM popped p JOIN {traces} t
+                     ON t.run_id = p.run_id",
+                pending = t.text_pending,
+                traces = t.traces,
+            ),
+            index_put: format!(
+                "INSERT INTO {} (run_id, keys)
+                 SELECT id, keys::integer[] FROM unnest($1::text[], $2::text[]) AS u(id, keys)
+                 ON CONFLICT (run_id) DO UPDATE SET keys = EXCLUDED.keys",
+                t.text_keys
+            ),
         }
     }
 }
@@ -150,18 +167,21 @@ impl WriteSql {
 /// Replaces the stored trace (if any), its indexes included, in ONE statement: a single
 /// round trip, atomic on its own. Stale scores go by deleting the names the new trace
 /// no longer has and upserting the rest, so no sub-statement touches a row another
-/// one writes.
+/// one writes. The text keys are left to [`index_pending`]: the trace is marked
+/// pending, with an update when it already is, which locks the mark, so that a batch
+/// computing keys from the text this save replaces either skips the trace or makes this
+/// save wait and mark it again after the batch.
 fn upsert_sql(t: &Tables) -> String {
     format!(
         "WITH trace AS (
              INSERT INTO {traces} (run_id, created_at, name, session_id, parent_run_id, status,
                  steps, total_ms, error_count, failed_steps, input_tokens, output_tokens,
-                 cost_nano_usd, summary, body, search_text, search_keys, meta, model_names,
+                 cost_nano_usd, summary, body, search_text, meta, model_names,
                  model_calls, model_input_tokens, model_output_tokens, model_cost_nano_usd)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::numeric, $10::text::numeric,
                  $11::text::numeric, $12::text::numeric, $13::text::numeric, $14, $15, $16,
-                 $17, $18, $19, $20::text[]::numeric[], $21::text[]::numeric[],
-                 $22::text[]::numeric[], $23::text[]::numeric[])
+                 $17, $18, $19::text[]::numeric[], $20::text[]::numeric[],
+                 $21::text[]::numeric[], $22::text[]::numeric[])
              ON CONFLICT (run_id) DO UPDATE SET created_at = EXCLUDED.created_at,
                  name = EXCLUDED.name, session_id = EXCLUDED.session_id,
                  parent_run_id = EXCLUDED.parent_run_id, status = EXCLUDED.status,
@@ -170,21 +190,25 @@ fn upsert_sql(t: &Tables) -> String {
                  input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens,
                  cost_nano_usd = EXCLUDED.cost_nano_usd, summary = EXCLUDED.summary,
                  body = EXCLUDED.body, search_text = EXCLUDED.search_text,
-                 search_keys = EXCLUDED.search_keys, meta = EXCLUDED.meta,
+                 meta = EXCLUDED.meta,
                  model_names = EXCLUDED.model_names, model_calls = EXCLUDED.model_calls,
                  model_input_tokens = EXCLUDED.model_input_tokens,
                  model_output_tokens = EXCLUDED.model_output_tokens,
                  model_cost_nano_usd = EXCLUDED.model_cost_nano_usd
              RETURNING run_id),
          old_scores AS (
-             DELETE FROM {scores} WHERE run_id = $1 AND NOT (name = ANY($24::text[]))),
+             DELETE FROM {scores} WHERE run_id = $1 AND NOT (name = ANY($23::text[]))),
          new_scores AS (
              INSERT INTO {scores} (run_id, name, value)
-             SELECT (SELECT run_id FROM trace), * FROM UNNEST($24::text[], $25::float8[])
-             ON CONFLICT (run_id, name) DO UPDATE SET value = EXCLUDED.value)
+             SELECT (SELECT run_id FROM trace), * FROM UNNEST($23::text[], $24::float8[])
+             ON CONFLICT (run_id, name) DO UPDATE SET value = EXCLUDED.value),
+         pending AS (
+             INSERT INTO {pending} (run_id) VALUES ($1)
+             ON CONFLICT (run_id) DO UPDATE SET run_id = EXCLUDED.run_id)
          SELECT 1",
         traces = t.traces,
         scores = t.scores,
+        pending = t.text_pending,
     )
 }
 
@@ -304,4 +328,70 @@ pub(crate) async fn merge_all(
         .await
         .map_err(failed)?;
     Ok(merged)
+}
+
+/// Computes the text keys of up to `limit` pending traces and stores them, inside the
+/// caller's transaction; returns how many it took. Traces another batch holds are
+/// skipped, so batches run side by side.
+pub(crate) async fn index_pending(db: &Client, sql: &WriteSql, limit: i64) -> Result<usize> {
+    let failed = |e| backend("indexing saved text", e);
+    let popped = db.query(&sql.index_pop, &[&limit]).await.map_err(failed)?;
+    let (ids, keys): (Vec<&str>, Vec<String>) = popped
+        .iter()
+        .map(|row| {
+            (
+                row.get::<_, &str>(0),
+                array_literal(&search_keys(row.get::<_, &str>(1))),
+            )
+        })
+        .unzip();
+    if !ids.is_empty() {
+        db.execute(&sql.index_put, &[&ids, &keys])
+            .await
+            .map_err(failed)?;
+    }
+    Ok(popped.len())
+}
+
+/// `{1,2,3}`: a batch's keys travel as text, since arrays of arrays must be rectangular.
+fn array_literal(keys: &[i32]) -> String {
+    let mut text = String::with_capacity(keys.len() * 8 + 2);
+    text.push('{');
+    for (i, key) in keys.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&key.to_string());
+    }
+    text.push('}');
+    text
+}
+
+/// Saves between two batches of [`index_pending`] by one handle. Pending traces cost
+/// every text query a `LIKE` over their text, so a few hundred is the most worth
+/// keeping; a batch of this many costs a few hundred milliseconds of server time.
+const INDEX_EVERY: usize = 256;
+
+/// Counts `saved` traces against the handle's next batch and, when one is due, runs it
+/// in its own transaction: at least as many traces as were saved since the last one.
+/// A batch that fails leaves its traces pending, which keeps answers exact, so its
+/// error is not the caller's: the save itself has committed.
+pub(crate) async fn maybe_index(inner: &Inner, db: &Session, saved: usize) {
+    let before = inner.unindexed.fetch_add(saved, Ordering::Relaxed);
+    if (before + saved) / INDEX_EVERY == before / INDEX_EVERY {
+        return;
+    }
+    let limit = i64::try_from(saved.max(INDEX_EVERY) * 2).unwrap_or(i64::MAX);
+    let batch = async {
+        db.batch_execute("BEGIN")
+            .await
+            .map_err(|e| backend("indexing saved text", e))?;
+        index_pending(db, &inner.sql, limit).await?;
+        db.batch_execute("COMMIT")
+            .await
+            .map_err(|e| backend("indexing saved text", e))
+    };
+    if batch.await.is_err() {
+        let _ = db.batch_execute("ROLLBACK").await;
+    }
 }
