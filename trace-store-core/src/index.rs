@@ -1,23 +1,33 @@
 //! An in-memory index of summaries, for backends that keep their summaries in memory
-//! (the memory and JSON Lines stores): list order, time ranges and metadata postings,
-//! and the one query path over them.
+//! (the memory store): list order, time ranges and metadata postings, and the one query
+//! path over them.
+//!
+//! Summaries are held compactly: the strings and metadata values they repeat (names,
+//! sessions, models, metadata keys and values, score names) are interned once per
+//! index, and each summary is one small record without maps. A query walks these
+//! records, which stay in cache where a walk over full summaries (each a dozen small
+//! allocations scattered over the heap) missed it on every string, and rebuilds a
+//! [`TraceSummary`] only for what it returns.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::ops::Bound;
 use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::{Result, Timestamp, TraceFilter, TraceStats, TraceSummary, canonical_json};
+use crate::{
+    ModelUsage, Result, Status, Timestamp, Trace, TraceFilter, TraceStats, TraceSummary,
+    canonical_json,
+};
 
 /// Summaries by run_id, in list order, with metadata postings.
 ///
 /// `query` walks the cheapest access path: the smallest metadata posting set when the
 /// filter matches metadata, else the list order narrowed to `since`, `until` and the
-/// cursor. Every candidate then goes through [`TraceFilter::page`], so an access path
-/// only has to yield a superset of the matches, in list order.
+/// cursor. Every candidate is then decided by [`TraceFilter::matches`], so an access
+/// path only has to yield a superset of the matches, in list order.
 ///
 /// ```
 /// use trace_store_core::{SummaryIndex, Trace, TraceFilter, TraceSummary};
@@ -27,31 +37,177 @@ use crate::{Result, Timestamp, TraceFilter, TraceStats, TraceSummary, canonical_
 /// index.insert(TraceSummary::from(&Trace::new("b").with_metadata("user", "u2")));
 /// let hits = index.query(&TraceFilter::new().with_metadata("user", "u2"))?;
 /// assert_eq!(hits[0].run_id, "b");
-/// assert!(index.remove("b").is_some());
+/// assert!(index.remove("b"));
 /// assert_eq!(index.count(&TraceFilter::new())?, 1);
 /// # Ok::<(), trace_store_core::Error>(())
 /// ```
 #[derive(Debug, Default)]
 pub struct SummaryIndex {
     /// Ascending `(created_at, run_id)`; list order is its reverse.
-    order: BTreeMap<Key, TraceSummary>,
+    order: BTreeMap<Key, Entry>,
     /// run_id → created_at: what completes a run_id into its [`Key`].
     created: HashMap<Arc<str>, Timestamp>,
     /// Metadata key → hash of the canonical value → traces with that value. Hashes keep
     /// large values from being stored twice; a collision only adds candidates, which
     /// the filter then rejects.
-    metadata: HashMap<String, HashMap<u64, BTreeSet<Key>>>,
+    metadata: HashMap<Arc<str>, HashMap<u64, BTreeSet<Key>>>,
+    strings: Interned<str>,
+    values: Interned<Value>,
 }
 
-/// A position in list order, ordered as [`Cursor`](crate::Cursor) is. The run_id is shared by every
-/// place that holds the key (list order, run_id map, one posting per metadata entry)
-/// instead of being copied into each.
+/// A position in list order, ordered as [`Cursor`](crate::Cursor) is. The run_id is
+/// shared by every place that holds the key (list order, run_id map, one posting per
+/// metadata entry) instead of being copied into each.
 type Key = (Timestamp, Arc<str>);
+
+/// A summary without its key, its strings and values interned.
+#[derive(Debug)]
+struct Entry {
+    name: Option<Arc<str>>,
+    session_id: Option<Arc<str>>,
+    parent_run_id: Option<Arc<str>>,
+    status: Status,
+    steps: usize,
+    total_ms: f64,
+    error_count: u64,
+    failed_steps: u64,
+    input_tokens: u64,
+    output_tokens: u64,
+    cost_nano_usd: i64,
+    /// In the summary's (sorted) order, as are the two below.
+    models: Box<[(Arc<str>, ModelUsage)]>,
+    metadata: Box<[(Arc<str>, Arc<Value>)]>,
+    scores: Box<[(Arc<str>, f64)]>,
+}
+
+/// Values shared by every summary that holds them. The set holds one reference; when
+/// a summary gives back the last other one, the value leaves the set, so removed
+/// summaries leave nothing behind.
+#[derive(Debug)]
+struct Interned<T: ?Sized>(HashSet<Arc<T>>);
+
+impl<T: ?Sized> Default for Interned<T> {
+    fn default() -> Self {
+        Interned(HashSet::new())
+    }
+}
+
+impl<T: ?Sized + Hash + Eq> Interned<T> {
+    fn get(&mut self, value: &T, make: impl FnOnce(&T) -> Arc<T>) -> Arc<T> {
+        if let Some(shared) = self.0.get(value) {
+            return Arc::clone(shared);
+        }
+        let shared = make(value);
+        self.0.insert(Arc::clone(&shared));
+        shared
+    }
+
+    fn release(&mut self, shared: Arc<T>) {
+        // The set's reference and this one: this was the last user.
+        if Arc::strong_count(&shared) == 2 {
+            self.0.remove(&*shared);
+        }
+    }
+}
 
 fn value_key(value: &Value) -> u64 {
     let mut hasher = DefaultHasher::new();
     canonical_json(value).hash(&mut hasher);
     hasher.finish()
+}
+
+/// One summary of the index, as a query visits it: its run_id is at hand, the whole
+/// [`TraceSummary`] is built on request.
+#[derive(Clone, Copy, Debug)]
+struct IndexedSummary<'a> {
+    key: &'a Key,
+    entry: &'a Entry,
+}
+
+impl IndexedSummary<'_> {
+    /// The summary, as it was inserted.
+    fn to_summary(self) -> TraceSummary {
+        let text = |s: &Arc<str>| String::from(&**s);
+        let entry = self.entry;
+        let mut models = BTreeMap::new();
+        for (model, usage) in &entry.models {
+            models.insert(text(model), *usage);
+        }
+        let mut metadata = BTreeMap::new();
+        for (key, value) in &entry.metadata {
+            metadata.insert(text(key), Value::clone(value));
+        }
+        let mut scores = BTreeMap::new();
+        for (name, value) in &entry.scores {
+            scores.insert(text(name), *value);
+        }
+        TraceSummary {
+            run_id: text(&self.key.1),
+            name: entry.name.as_ref().map(text),
+            session_id: entry.session_id.as_ref().map(text),
+            parent_run_id: entry.parent_run_id.as_ref().map(text),
+            status: entry.status,
+            created_at: self.key.0,
+            steps: entry.steps,
+            total_ms: entry.total_ms,
+            error_count: entry.error_count,
+            failed_steps: entry.failed_steps,
+            input_tokens: entry.input_tokens,
+            output_tokens: entry.output_tokens,
+            cost_nano_usd: entry.cost_nano_usd,
+            models,
+            metadata,
+            scores,
+        }
+    }
+
+    /// Fills `scratch` with every member of this summary that `filter` can look at
+    /// (the members [`TraceFilter::matches`] reads), then asks it: matching never
+    /// builds a whole summary.
+    fn matches(&self, filter: &TraceFilter, scratch: &mut TraceSummary) -> bool {
+        let entry = self.entry;
+        let fill = |out: &mut Option<String>, wanted: bool, value: &Option<Arc<str>>| match (
+            wanted, value,
+        ) {
+            (true, Some(value)) => {
+                let out = out.get_or_insert_with(String::new);
+                out.clear();
+                out.push_str(value);
+            }
+            _ => *out = None,
+        };
+        scratch.run_id.clear();
+        if filter.after.is_some() {
+            scratch.run_id.push_str(&self.key.1);
+        }
+        scratch.created_at = self.key.0;
+        scratch.status = entry.status;
+        scratch.steps = entry.steps;
+        fill(&mut scratch.name, filter.name.is_some(), &entry.name);
+        fill(
+            &mut scratch.session_id,
+            filter.session_id.is_some(),
+            &entry.session_id,
+        );
+        fill(
+            &mut scratch.parent_run_id,
+            filter.parent_run_id.is_some(),
+            &entry.parent_run_id,
+        );
+        scratch.scores.clear();
+        if let Some(range) = &filter.score
+            && let Some((_, value)) = entry.scores.iter().find(|(name, _)| **name == *range.name)
+        {
+            scratch.scores.insert(range.name.clone(), *value);
+        }
+        scratch.metadata.clear();
+        for key in filter.metadata_match.keys() {
+            if let Some((_, value)) = entry.metadata.iter().find(|(k, _)| **k == **key) {
+                scratch.metadata.insert(key.clone(), Value::clone(value));
+            }
+        }
+        filter.matches(scratch)
+    }
 }
 
 impl SummaryIndex {
@@ -76,39 +232,81 @@ impl SummaryIndex {
     }
 
     /// The summary of `run_id`.
-    pub fn get(&self, run_id: &str) -> Option<&TraceSummary> {
-        self.order.get(&self.key(run_id)?)
-    }
-
-    fn key(&self, run_id: &str) -> Option<Key> {
+    pub fn get(&self, run_id: &str) -> Option<TraceSummary> {
         let (run_id, created_at) = self.created.get_key_value(run_id)?;
-        Some((*created_at, Arc::clone(run_id)))
+        let (key, entry) = self
+            .order
+            .get_key_value(&(*created_at, Arc::clone(run_id)))?;
+        Some(IndexedSummary { key, entry }.to_summary())
     }
 
-    /// Adds a summary, replacing (and returning) the one with the same run_id.
-    pub fn insert(&mut self, summary: TraceSummary) -> Option<TraceSummary> {
+    /// Adds a summary, replacing the one with the same run_id; true if it replaced one.
+    pub fn insert(&mut self, summary: TraceSummary) -> bool {
         let replaced = self.remove(&summary.run_id);
-        let run_id: Arc<str> = Arc::from(summary.run_id.as_str());
-        let key = (summary.created_at, Arc::clone(&run_id));
-        for (name, value) in &summary.metadata {
+        let TraceSummary {
+            run_id,
+            name,
+            session_id,
+            parent_run_id,
+            status,
+            created_at,
+            steps,
+            total_ms,
+            error_count,
+            failed_steps,
+            input_tokens,
+            output_tokens,
+            cost_nano_usd,
+            models,
+            metadata,
+            scores,
+        } = summary;
+        let strings = &mut self.strings;
+        let mut text = |s: &str| strings.get(s, |s| Arc::from(s));
+        let entry = Entry {
+            name: name.as_deref().map(&mut text),
+            session_id: session_id.as_deref().map(&mut text),
+            parent_run_id: parent_run_id.as_deref().map(&mut text),
+            status,
+            steps,
+            total_ms,
+            error_count,
+            failed_steps,
+            input_tokens,
+            output_tokens,
+            cost_nano_usd,
+            models: models.iter().map(|(m, u)| (text(m), *u)).collect(),
+            scores: scores.iter().map(|(n, v)| (text(n), *v)).collect(),
+            metadata: metadata
+                .iter()
+                .map(|(k, v)| (text(k), self.values.get(v, |v| Arc::new(v.clone()))))
+                .collect(),
+        };
+        let run_id: Arc<str> = Arc::from(run_id);
+        let key = (created_at, Arc::clone(&run_id));
+        for (name, value) in &entry.metadata {
             self.metadata
-                .entry(name.clone())
+                .entry(Arc::clone(name))
                 .or_default()
                 .entry(value_key(value))
                 .or_default()
                 .insert(key.clone());
         }
-        self.created.insert(run_id, summary.created_at);
-        self.order.insert(key, summary);
+        self.created.insert(run_id, created_at);
+        self.order.insert(key, entry);
         replaced
     }
 
-    /// Removes and returns the summary of `run_id`.
-    pub fn remove(&mut self, run_id: &str) -> Option<TraceSummary> {
-        let (run_id, created_at) = self.created.remove_entry(run_id)?;
+    /// Removes the summary of `run_id`; true if there was one.
+    pub fn remove(&mut self, run_id: &str) -> bool {
+        let Some((run_id, created_at)) = self.created.remove_entry(run_id) else {
+            return false;
+        };
         let key = (created_at, run_id);
-        let summary = self.order.remove(&key)?;
-        for (name, value) in &summary.metadata {
+        let Some(entry) = self.order.remove(&key) else {
+            return true;
+        };
+        for (name, value) in &entry.metadata {
             let Some(postings) = self.metadata.get_mut(name) else {
                 continue;
             };
@@ -123,38 +321,99 @@ impl SummaryIndex {
                 self.metadata.remove(name);
             }
         }
-        Some(summary)
+        self.release(entry);
+        true
     }
 
-    /// Calls `visit` on each summary `filter` selects, in list order, with the filter's
-    /// cursor, offset and limit applied. The filter is not validated here, and its text
-    /// query is not applied (the index holds no text): use
+    fn release(&mut self, entry: Entry) {
+        let Entry {
+            name,
+            session_id,
+            parent_run_id,
+            models,
+            metadata,
+            scores,
+            ..
+        } = entry;
+        let strings = &mut self.strings;
+        [name, session_id, parent_run_id]
+            .into_iter()
+            .flatten()
+            .for_each(|s| strings.release(s));
+        models.into_iter().for_each(|(s, _)| strings.release(s));
+        scores.into_iter().for_each(|(s, _)| strings.release(s));
+        for (key, value) in metadata {
+            strings.release(key);
+            self.values.release(value);
+        }
+    }
+
+    /// Calls `visit` with the run_id of each summary `filter` selects, in list order,
+    /// with the filter's cursor, offset and limit applied. The filter is not validated
+    /// here, and its text query is not applied (the index holds no text): use
     /// [`SummaryIndex::for_each_match_where`] with the text predicate.
-    pub fn for_each_match(&self, filter: &TraceFilter, visit: impl FnMut(&TraceSummary)) {
-        self.for_each_match_where(filter, |_| true, visit);
+    pub fn for_each_match(&self, filter: &TraceFilter, mut visit: impl FnMut(&str)) {
+        self.walk(filter, |_| true, |summary| visit(&summary.key.1));
     }
 
-    /// [`SummaryIndex::for_each_match`] with one more criterion, `also`, checked with
-    /// the filter's own before offset and limit (a text predicate, say).
+    /// [`SummaryIndex::for_each_match`] with one more criterion on the run_id, `also`,
+    /// checked with the filter's own before offset and limit (a text predicate, say).
     pub fn for_each_match_where(
         &self,
         filter: &TraceFilter,
-        mut also: impl FnMut(&TraceSummary) -> bool,
-        mut visit: impl FnMut(&TraceSummary),
+        also: impl FnMut(&str) -> bool,
+        mut visit: impl FnMut(&str),
+    ) {
+        self.walk(filter, also, |summary| visit(&summary.key.1));
+    }
+
+    /// The summaries [`SummaryIndex::for_each_match_where`] visits. The filter is not
+    /// validated here.
+    pub fn query_where(
+        &self,
+        filter: &TraceFilter,
+        also: impl FnMut(&str) -> bool,
+    ) -> Vec<TraceSummary> {
+        let mut page = Vec::new();
+        self.walk(filter, also, |summary| page.push(summary.to_summary()));
+        page
+    }
+
+    /// Totals over the summaries [`SummaryIndex::for_each_match_where`] visits. The
+    /// filter is not validated here.
+    pub fn stats_where(&self, filter: &TraceFilter, also: impl FnMut(&str) -> bool) -> TraceStats {
+        let mut stats = TraceStats::default();
+        self.walk(filter, also, |summary| stats.add(&summary.to_summary()));
+        stats
+    }
+
+    fn walk(
+        &self,
+        filter: &TraceFilter,
+        mut also: impl FnMut(&str) -> bool,
+        mut visit: impl FnMut(IndexedSummary<'_>),
     ) {
         let Some(range) = range_of(filter) else {
             return;
         };
+        let mut scratch = TraceSummary::from(&Trace::new(String::new()));
+        let mut page = |candidates: &mut dyn Iterator<Item = (&Key, &Entry)>| {
+            candidates
+                .map(|(key, entry)| IndexedSummary { key, entry })
+                .filter(|summary| summary.matches(filter, &mut scratch) && also(&summary.key.1))
+                .skip(filter.offset)
+                .take(filter.limit.unwrap_or(usize::MAX))
+                .for_each(&mut visit);
+        };
         if filter.metadata_match.is_empty() {
-            let ordered = self.order.range(range).rev().map(|(_, summary)| summary);
-            filter.page_where(ordered, &mut also).for_each(&mut visit);
+            page(&mut self.order.range(range).rev());
             return;
         }
         let mut smallest: Option<&BTreeSet<Key>> = None;
         for (key, value) in &filter.metadata_match {
             let Some(set) = self
                 .metadata
-                .get(key)
+                .get(key.as_str())
                 .and_then(|postings| postings.get(&value_key(value)))
             else {
                 return;
@@ -164,17 +423,19 @@ impl SummaryIndex {
             }
         }
         if let Some(set) = smallest {
-            let ordered = set.range(range).rev().filter_map(|key| self.order.get(key));
-            filter.page_where(ordered, &mut also).for_each(&mut visit);
+            page(
+                &mut set
+                    .range(range)
+                    .rev()
+                    .filter_map(|key| self.order.get_key_value(key)),
+            );
         }
     }
 
     /// The summaries `filter` selects; a contradictory filter is `InvalidInput`.
     pub fn query(&self, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
         filter.validate()?;
-        let mut page = Vec::new();
-        self.for_each_match(filter, |summary| page.push(summary.clone()));
-        Ok(page)
+        Ok(self.query_where(filter, |_| true))
     }
 
     /// How many summaries `query(filter)` returns.
@@ -188,13 +449,11 @@ impl SummaryIndex {
     /// Totals over the summaries `query(filter)` returns.
     pub fn stats(&self, filter: &TraceFilter) -> Result<TraceStats> {
         filter.validate()?;
-        let mut stats = TraceStats::default();
-        self.for_each_match(filter, |summary| stats.add(summary));
-        Ok(stats)
+        Ok(self.stats_where(filter, |_| true))
     }
 }
 
-/// The part of the ascending cursor order `filter` can match: `since` bounds it below,
+/// The part of the ascending key order `filter` can match: `since` bounds it below,
 /// `until` and `after` above. `None` when that part is empty.
 fn range_of(filter: &TraceFilter) -> Option<(Bound<Key>, Bound<Key>)> {
     // `(t, "")` is the smallest key at `t`.
@@ -241,7 +500,7 @@ mod tests {
 
     fn ids(index: &SummaryIndex, filter: &TraceFilter) -> Vec<String> {
         let mut out = Vec::new();
-        index.for_each_match(filter, |s| out.push(s.run_id.clone()));
+        index.for_each_match(filter, |run_id| out.push(run_id.to_owned()));
         out
     }
 
@@ -251,7 +510,12 @@ mod tests {
         for i in 0..20 {
             add(&mut index, &format!("r{i:02}"), i % 7, json!(i % 3));
         }
-        let all: Vec<TraceSummary> = index.order.values().rev().cloned().collect();
+        let all: Vec<TraceSummary> = index
+            .order
+            .iter()
+            .rev()
+            .map(|(key, entry)| IndexedSummary { key, entry }.to_summary())
+            .collect();
         let filters = [
             TraceFilter::new(),
             TraceFilter::new().with_metadata("user", 1.0),
@@ -294,10 +558,58 @@ mod tests {
             ["a"]
         );
         assert_eq!(index.get("a").map(|s| s.created_at), Some(at(2)));
-        assert!(index.remove("a").is_some());
-        assert!(index.remove("never-saved").is_none());
+        assert!(index.remove("a"));
+        assert!(!index.remove("never-saved"));
         assert!(index.is_empty());
         assert!(index.metadata.is_empty());
         assert!(index.order.is_empty());
+        assert!(index.strings.0.is_empty() && index.values.0.is_empty());
+    }
+
+    fn rich(run_id: &str, user: &str) -> Trace {
+        Trace::new(run_id)
+            .with_name("agent")
+            .with_session_id("s1")
+            .with_parent_run_id("p")
+            .with_status(crate::Status::Ok)
+            .with_metadata("user", user)
+            .with_metadata("n", 1.0)
+            .with_metadata("m", json!({"deep": [1, null]}))
+            .with_step(
+                crate::Step::llm_call("gpt-4o")
+                    .with_usage(3, 4)
+                    .with_cost_nano_usd(5),
+            )
+            .with_step(crate::Step::llm_call("claude").with_usage(1, 1))
+            .with_score(crate::Score::new("helpful").with_value(0.5))
+    }
+
+    #[test]
+    fn summaries_come_back_exactly_and_leave_nothing_behind() {
+        let mut index = SummaryIndex::new();
+        let traces = [rich("a", "u1"), rich("b", "u1"), rich("c", "u2")];
+        for trace in &traces {
+            assert!(!index.insert(TraceSummary::from(trace)));
+        }
+        for trace in &traces {
+            assert_eq!(index.get(&trace.run_id), Some(TraceSummary::from(trace)));
+        }
+        let models = index.strings.0.iter().filter(|s| &***s == "gpt-4o").count();
+        assert_eq!(models, 1, "one copy of a repeated string");
+        // A replaced summary gives back what only it used.
+        assert!(index.insert(TraceSummary::from(&rich("c", "u3"))));
+        assert!(!index.values.0.contains(&json!("u2")));
+        let filter = TraceFilter::new()
+            .with_name("agent")
+            .with_session_id("s1")
+            .with_parent_run_id("p")
+            .with_metadata("user", "u1")
+            .with_score("helpful", Some(0.0), Some(1.0));
+        assert_eq!(ids(&index, &filter), ["b", "a"]);
+        for run_id in ["a", "b", "c"] {
+            assert!(index.remove(run_id));
+        }
+        assert!(index.strings.0.is_empty() && index.values.0.is_empty());
+        assert!(index.metadata.is_empty() && index.created.is_empty());
     }
 }

@@ -147,22 +147,25 @@ impl Inner {
         self.bodies.pop(run_id).is_some()
     }
 
-    /// Calls `visit` on each summary `query(filter)` returns, in list order: core's
-    /// index picks the candidates and applies every summary criterion, and the text
-    /// query, if any, is decided by core's predicate on the stored trace's searchable
-    /// text, before offset and limit. The filter must be valid.
-    fn for_each_match(&self, filter: &TraceFilter, visit: impl FnMut(&TraceSummary)) {
-        if filter.text.is_none() {
-            return self.summaries.for_each_match(filter, visit);
+    /// The text query's criterion for core's index: `filter`'s text (if any) is decided
+    /// by core's predicate on the stored trace's searchable text, before offset and
+    /// limit. Core's index picks the candidates and applies every summary criterion.
+    fn text_matches<'a>(&'a self, filter: &'a TraceFilter) -> impl FnMut(&str) -> bool + 'a {
+        move |run_id| {
+            filter.text.is_none()
+                // `peek`: a query must not change what gets evicted.
+                || self
+                    .bodies
+                    .peek(run_id)
+                    .is_some_and(|stored| filter.matches_text(stored.search_text()))
         }
-        let text_matches = |summary: &TraceSummary| {
-            // `peek`: a query must not change what gets evicted.
-            self.bodies
-                .peek(&summary.run_id)
-                .is_some_and(|stored| filter.matches_text(stored.search_text()))
-        };
+    }
+
+    /// Calls `visit` with the run_id of each summary `query(filter)` returns, in list
+    /// order. The filter must be valid.
+    fn for_each_match(&self, filter: &TraceFilter, visit: impl FnMut(&str)) {
         self.summaries
-            .for_each_match_where(filter, text_matches, visit);
+            .for_each_match_where(filter, self.text_matches(filter), visit);
     }
 }
 
@@ -207,11 +210,10 @@ impl TraceStore for MemoryStore {
 
     fn query(&self, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
         filter.validate()?;
-        let mut page = Vec::new();
-        self.inner
-            .lock()
-            .for_each_match(filter, |summary| page.push(summary.clone()));
-        Ok(page)
+        let inner = self.inner.lock();
+        Ok(inner
+            .summaries
+            .query_where(filter, inner.text_matches(filter)))
     }
 
     fn delete(&self, run_id: &str) -> Result<bool> {
@@ -236,11 +238,10 @@ impl TraceStore for MemoryStore {
 
     fn stats(&self, filter: &TraceFilter) -> Result<TraceStats> {
         filter.validate()?;
-        let mut stats = TraceStats::default();
-        self.inner
-            .lock()
-            .for_each_match(filter, |summary| stats.add(summary));
-        Ok(stats)
+        let inner = self.inner.lock();
+        Ok(inner
+            .summaries
+            .stats_where(filter, inner.text_matches(filter)))
     }
 
     /// Load, fold and store under the store's lock, so merges of one run_id never
@@ -270,12 +271,10 @@ impl TraceStore for MemoryStore {
         group.validate()?;
         filter.validate()?;
         let inner = self.inner.lock();
-        // The visitor's borrow ends with each call; run_ids lead back to the summaries
-        // without cloning their metadata.
-        let mut run_ids = Vec::new();
-        inner.for_each_match(filter, |summary| run_ids.push(summary.run_id.clone()));
-        let matches = run_ids.iter().filter_map(|id| inner.summaries.get(id));
-        Ok(group.stats(matches))
+        let matches = inner
+            .summaries
+            .query_where(filter, inner.text_matches(filter));
+        Ok(group.stats(&matches))
     }
 
     /// Selects and removes under one lock: exactly what `query(filter)` returns at that
@@ -284,7 +283,7 @@ impl TraceStore for MemoryStore {
         filter.validate()?;
         let mut inner = self.inner.lock();
         let mut doomed = Vec::new();
-        inner.for_each_match(filter, |summary| doomed.push(summary.run_id.clone()));
+        inner.for_each_match(filter, |run_id| doomed.push(run_id.to_owned()));
         let deleted = doomed.iter().filter(|run_id| inner.remove(run_id)).count();
         Ok(deleted as u64)
     }
