@@ -172,6 +172,24 @@ impl IndexedSummary<'_> {
         }
     }
 
+    /// Fills `out` with the members [`TraceStats::add`] reads (status, counts, totals,
+    /// per-model usage), so totals never build a whole summary.
+    fn fill_totals(self, out: &mut TraceSummary) {
+        let entry = self.entry;
+        out.status = entry.status;
+        out.steps = entry.steps;
+        out.total_ms = entry.total_ms;
+        out.error_count = entry.error_count;
+        out.failed_steps = entry.failed_steps;
+        out.input_tokens = entry.input_tokens;
+        out.output_tokens = entry.output_tokens;
+        out.cost_nano_usd = entry.cost_nano_usd;
+        out.models.clear();
+        for (model, usage) in &entry.models {
+            out.models.insert(String::from(&**model), *usage);
+        }
+    }
+
     /// Fills `scratch` with every member of this summary that `filter` can look at
     /// (the members [`TraceFilter::matches`] reads), then asks it: matching never
     /// builds a whole summary.
@@ -403,7 +421,11 @@ impl SummaryIndex {
     /// filter is not validated here.
     pub fn stats_where(&self, filter: &TraceFilter, also: impl FnMut(&str) -> bool) -> TraceStats {
         let mut stats = TraceStats::default();
-        self.walk(filter, also, |summary| stats.add(&summary.to_summary()));
+        let mut scratch = TraceSummary::from(&Trace::new(String::new()));
+        self.walk(filter, also, |summary| {
+            summary.fill_totals(&mut scratch);
+            stats.add(&scratch);
+        });
         stats
     }
 

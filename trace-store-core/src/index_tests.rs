@@ -96,7 +96,12 @@ fn rich(run_id: &str, user: &str) -> Trace {
                 .with_usage(3, 4)
                 .with_cost_nano_usd(5),
         )
-        .with_step(crate::Step::llm_call("claude").with_usage(1, 1))
+        .with_step(
+            crate::Step::llm_call("claude")
+                .with_usage(1, 1)
+                .with_duration_us(1_500)
+                .with_status(crate::Status::Error),
+        )
         .with_score(crate::Score::new("helpful").with_value(0.5))
 }
 
@@ -141,6 +146,10 @@ fn summaries_come_back_exactly_and_leave_nothing_behind() {
         .with_metadata("user", "u1")
         .with_score("helpful", Some(0.0), Some(1.0));
     assert_eq!(ids(&index, &filter), ["b", "a"]);
+    for filter in [TraceFilter::new(), filter] {
+        let totals: TraceStats = index.query(&filter).unwrap().iter().collect();
+        assert_eq!(index.stats(&filter).unwrap(), totals);
+    }
     for run_id in ["a", "b", "c"] {
         assert!(index.remove(run_id));
     }
