@@ -8,7 +8,7 @@ use trace_store_core::{Error, Result, Trace};
 use crate::error::{Failure, backend};
 use crate::pool::Session;
 use crate::sql::Tables;
-use crate::write::{Row, WriteSql, index_pending};
+use crate::write::{Row, WriteSql, flush_keys, index_pending};
 
 /// The layout this code writes and the newest it reads.
 pub const SCHEMA_VERSION: i32 = 3;
@@ -161,6 +161,7 @@ async fn migrate_v1(tx: &Client, t: &Tables) -> Result<()> {
     .await
     .map_err(failed)?;
     while index_pending(tx, &sql, MIGRATION_BATCH).await? > 0 {}
+    flush_keys(tx, &sql).await?;
     Ok(())
 }
 
@@ -267,8 +268,8 @@ fn row_indexes(t: &Tables) -> String {
 /// pending (inserting hundreds of keys into the GIN index was most of a save's server
 /// time); `write::index_pending` computes the keys of pending traces in batches, and a
 /// text query takes every pending trace as a candidate, so answers never wait for it.
-/// A GIN index's pending list is scanned whole by every search: the keys (hundreds a
-/// trace, cheaper to insert in bulk) keep it small.
+/// A batch's keys go to the GIN index's pending list, large enough for any batch, and
+/// are merged into the tree at the end of the batch, so searches never read a long list.
 fn text_tables(t: &Tables) -> String {
     format!(
         r#"CREATE TABLE {keys} (
@@ -277,7 +278,7 @@ fn text_tables(t: &Tables) -> String {
          );
          ALTER TABLE {keys} ALTER keys SET STORAGE EXTERNAL;
          CREATE INDEX text_keys_keys ON {keys} USING gin (keys)
-             WITH (gin_pending_list_limit = 512);
+             WITH (gin_pending_list_limit = 65536);
          CREATE TABLE {pending} (run_id TEXT COLLATE "C" PRIMARY KEY);"#,
         keys = t.text_keys,
         pending = t.text_pending,

@@ -130,6 +130,8 @@ pub(crate) struct WriteSql {
     merge_read: String,
     index_pop: String,
     index_put: String,
+    index_flush: String,
+    keys_index: String,
 }
 
 impl WriteSql {
@@ -160,6 +162,8 @@ impl WriteSql {
                  ON CONFLICT (run_id) DO UPDATE SET keys = EXCLUDED.keys",
                 t.text_keys
             ),
+            index_flush: "SELECT gin_clean_pending_list($1::text::regclass)".to_owned(),
+            keys_index: format!("{}.text_keys_keys", t.schema),
         }
     }
 }
@@ -393,5 +397,19 @@ pub(crate) async fn maybe_index(inner: &Inner, db: &Session, saved: usize) {
     };
     if batch.await.is_err() {
         let _ = db.batch_execute("ROLLBACK").await;
+        return;
     }
+    // A role that does not own the index may not flush it; the server then merges the
+    // list itself when it is full or at the next vacuum.
+    let _ = flush_keys(db, &inner.sql).await;
+}
+
+/// Merges the GIN index's pending list into its tree. A batch's keys go to that list,
+/// which every search reads whole; merging a whole batch at once, sorted, costs far
+/// less per key than merging every few dozen traces' worth, as a small list would.
+pub(crate) async fn flush_keys(db: &Client, sql: &WriteSql) -> Result<()> {
+    db.execute(&sql.index_flush, &[&sql.keys_index])
+        .await
+        .map(drop)
+        .map_err(|e| backend("merging the text index's pending keys", e))
 }
