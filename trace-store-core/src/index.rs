@@ -121,9 +121,16 @@ fn internable(value: &Value) -> bool {
     }
 }
 
+/// The posting key of a metadata value: equal under [`json_eq`](crate::json_eq) means
+/// equal keys. A string equals only the same string, so it is hashed as it is (the
+/// common case, without building its canonical JSON); anything else through its
+/// canonical JSON, which spells `1` and `1.0` alike. A collision only adds candidates.
 fn value_key(value: &Value) -> u64 {
     let mut hasher = DefaultHasher::new();
-    canonical_json(value).hash(&mut hasher);
+    match value {
+        Value::String(s) => (0u8, s.as_str()).hash(&mut hasher),
+        other => (1u8, canonical_json(other)).hash(&mut hasher),
+    }
     hasher.finish()
 }
 
