@@ -8,8 +8,9 @@
 //!
 //! SAVES (default 3,000) traces of about 4 KB, saved one per transaction into a new
 //! store and, alternating, into a bare table `(run_id PRIMARY KEY, created_at, body)`
-//! in WAL mode with `synchronous = NORMAL`. Prints the medians, their ratio, and log
-//! pages per commit of each, counted over 20 commits from an empty log.
+//! in WAL mode with `synchronous = NORMAL`; then deletes every other trace from both,
+//! alternating. Prints the medians, their ratio, and log pages per commit of each,
+//! counted over the last 20 commits from an empty log.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -60,14 +61,75 @@ fn median(mut times: Vec<Duration>) -> Duration {
     times[times.len() / 2]
 }
 
-/// Frames in the log of the database at `path`, from a passive checkpoint.
-fn log_frames(path: &Path) -> rusqlite::Result<i64> {
-    Connection::open(path)?.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
+/// Frames in the log of the database at `path`: its size, as [`truncate_log`] left
+/// it empty. (A checkpoint asks for locks a store's own checkpoint thread may hold,
+/// and then answers -1.)
+fn log_frames(path: &Path) -> std::io::Result<u64> {
+    let mut log = path.as_os_str().to_owned();
+    log.push("-wal");
+    let bytes = match std::fs::metadata(Path::new(&log)) {
+        Ok(metadata) => metadata.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(e),
+    };
+    // A 32-byte header, then frames of a 24-byte header and a 4 KiB page.
+    Ok(bytes.saturating_sub(32) / (24 + 4096))
 }
 
-/// Empties the log of the database at `path`.
-fn truncate_log(path: &Path) -> rusqlite::Result<()> {
-    Connection::open(path)?.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+/// Empties the log of the database at `path`, retrying while another connection
+/// (the store's checkpoint thread) holds the checkpoint lock.
+fn truncate_log(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let conn = Connection::open(path)?;
+    for _ in 0..1000 {
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+        if busy == 0 {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Err("the log stayed busy".into())
+}
+
+/// Median time and log pages per call of `ours` and `theirs` over `items`, the two
+/// alternating; pages over the last `PAGED` calls, from an empty log.
+fn compare<T>(
+    items: &[T],
+    paths: (&Path, &Path),
+    mut ours: impl FnMut(&T) -> Result<(), Box<dyn std::error::Error>>,
+    mut theirs: impl FnMut(&T) -> Result<(), Box<dyn std::error::Error>>,
+) -> Result<[(Duration, f64); 2], Box<dyn std::error::Error>> {
+    // Fewer commits than the store's checkpoint thread waits for between checkpoints.
+    const PAGED: usize = 20;
+    let (mut ours_times, mut theirs_times) = (Vec::new(), Vec::new());
+    let paged_from = items.len().saturating_sub(PAGED);
+    for (i, item) in items.iter().enumerate() {
+        if i == paged_from {
+            truncate_log(paths.0)?;
+            truncate_log(paths.1)?;
+        }
+        let start = Instant::now();
+        ours(item)?;
+        ours_times.push(start.elapsed());
+        let start = Instant::now();
+        theirs(item)?;
+        theirs_times.push(start.elapsed());
+    }
+    let paged = (items.len() - paged_from) as f64;
+    Ok([
+        (median(ours_times), log_frames(paths.0)? as f64 / paged),
+        (median(theirs_times), log_frames(paths.1)? as f64 / paged),
+    ])
+}
+
+fn report(what: &str, bare: &str, [ours, theirs]: [(Duration, f64); 2]) {
+    println!(
+        "{what}: {:.1} µs median, {:.1} log pages; {bare} {:.1} µs, {:.1} pages ({:.2}x the time)",
+        ours.0.as_secs_f64() * 1e6,
+        ours.1,
+        theirs.0.as_secs_f64() * 1e6,
+        theirs.1,
+        ours.0.as_secs_f64() / theirs.0.as_secs_f64()
+    );
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -89,50 +151,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut insert = bare.prepare_cached(
         "INSERT OR REPLACE INTO traces (run_id, created_at, body) VALUES (?1, ?2, ?3)",
     )?;
+    let mut delete = bare.prepare_cached("DELETE FROM traces WHERE run_id = ?1")?;
     let mut seed = 0x5EED_u64;
     let traces: Vec<Trace> = (0..saves).map(|i| trace(i, &mut seed)).collect();
     let bytes = traces[0].to_json_vec()?.len();
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for trace in &traces {
-        let start = Instant::now();
-        store.save(trace)?;
-        ours.push(start.elapsed());
-        let start = Instant::now();
-        let body = trace.to_json_vec()?;
-        insert.execute((&trace.run_id, trace.created_at.as_micros(), body))?;
-        theirs.push(start.elapsed());
-    }
-    let (ours, theirs) = (median(ours), median(theirs));
-    println!(
-        "save of a {bytes}-byte trace: {:.1} µs median; bare insert + encoding {:.1} µs ({:.2}x)",
-        ours.as_secs_f64() * 1e6,
-        theirs.as_secs_f64() * 1e6,
-        ours.as_secs_f64() / theirs.as_secs_f64()
+    let paths = (store_path.as_path(), bare_path.as_path());
+    let saved = compare(
+        &traces,
+        paths,
+        |trace| Ok(store.save(trace).map(|_| ())?),
+        |trace| {
+            let body = trace.to_json_vec()?;
+            insert.execute((&trace.run_id, trace.created_at.as_micros(), body))?;
+            Ok(())
+        },
+    )?;
+    report(
+        &format!("save of a {bytes}-byte trace"),
+        "bare insert + JSON encoding",
+        saved,
     );
-
-    // Log pages per commit: 20 commits from an empty log (fewer than the commits
-    // between two of the store's background checkpoints).
-    const COMMITS: usize = 20;
-    let mut seed = 0xFACE_u64;
-    let more: Vec<Trace> = (saves..saves + COMMITS)
-        .map(|i| trace(i, &mut seed))
-        .collect();
-    truncate_log(&store_path)?;
-    more.iter().try_for_each(|t| store.save(t).map(|_| ()))?;
-    let store_frames = log_frames(&store_path)?;
-    truncate_log(&bare_path)?;
-    for trace in &more {
-        insert.execute((
-            &trace.run_id,
-            trace.created_at.as_micros(),
-            trace.to_json_vec()?,
-        ))?;
-    }
-    let bare_frames = log_frames(&bare_path)?;
-    println!(
-        "log pages per save: {:.1}; bare insert {:.1}",
-        store_frames as f64 / COMMITS as f64,
-        bare_frames as f64 / COMMITS as f64
-    );
+    // Every other trace, spread over the store.
+    let doomed: Vec<&Trace> = traces.iter().step_by(2).collect();
+    let deleted = compare(
+        &doomed,
+        paths,
+        |trace| {
+            assert!(store.delete(&trace.run_id)?);
+            Ok(())
+        },
+        |trace| {
+            assert_eq!(delete.execute([&trace.run_id])?, 1);
+            Ok(())
+        },
+    )?;
+    report("delete", "bare delete", deleted);
     Ok(())
 }

@@ -457,6 +457,9 @@ fn busy_timeout(options: &SqliteOptions) -> Duration {
         .min(Duration::from_millis(i32::MAX as u64))
 }
 
+/// Page cache of each connection, at most: 16 MiB.
+const PAGE_CACHE_KIB: i64 = 16 * 1024;
+
 fn configure(conn: &Connection, options: &SqliteOptions, location: &str) -> Result<()> {
     conn.busy_timeout(busy_timeout(options))
         .map_err(|e| error::map(location, "setting the busy timeout", e))?;
@@ -468,5 +471,11 @@ fn configure(conn: &Connection, options: &SqliteOptions, location: &str) -> Resu
         .map_err(|e| error::map(location, "configuring the query planner", e))?;
     crate::sql::register_functions(conn)
         .map_err(|e| error::map(location, "registering the text search function", e))?;
+    // SQLite's default cache (2 MiB) is smaller than what a since query over half of
+    // 10,000 traces reads, so each such query read its pages again from the OS (16 MiB:
+    // 8-9.5 ms down to 5.0-5.2). The cache fills only as pages are read; negative
+    // means KiB.
+    conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)
+        .map_err(|e| error::map(location, "sizing the page cache", e))?;
     Ok(())
 }
