@@ -2,6 +2,7 @@
 //! merges pipelined so that a call costs as few round trips as it can.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 use futures_util::future::{try_join, try_join_all, try_join3};
@@ -365,7 +366,7 @@ fn array_literal(keys: &[i32]) -> String {
         if i > 0 {
             text.push(',');
         }
-        text.push_str(&key.to_string());
+        let _ = write!(text, "{key}");
     }
     text.push('}');
     text
