@@ -150,20 +150,13 @@ pub(crate) fn parse_url(
     Ok((connection, options))
 }
 
-/// `250ms`, `5s`, `2m`, or a number of seconds.
+/// A number of seconds, or an age in core's one syntax (`250ms`, `5s`, `2m`, `1h 30m`).
 fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    let (number, unit) = text
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((text, "s"), |at| text.split_at(at));
-    let n: u64 = number
-        .parse()
-        .map_err(|_| "expected a duration such as 5s or 250ms".to_owned())?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        _ => Err("expected a duration such as 5s or 250ms".to_owned()),
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
     }
+    trace_store_core::parse_age(text)
+        .map_err(|_| "expected a duration such as 5s or 250ms".to_owned())
 }
 
 pub(crate) use trace_store_core::redact_url as redact;
@@ -185,13 +178,20 @@ mod tests {
         assert_eq!(options.statement_timeout, Duration::from_millis(250));
         assert!(parse_url("mysql://h/db", PostgresOptions::default()).is_err());
         assert!(parse_url("postgres://h/db?pool_size=0", PostgresOptions::default()).is_err());
-        assert!(
-            parse_url(
-                "postgres://h/db?connect_timeout=soon",
-                PostgresOptions::default()
-            )
-            .is_err()
-        );
+        for bad in ["soon", "999999999999999999m", "1.5s", "-1s"] {
+            let url = format!("postgres://h/db?connect_timeout={bad}");
+            assert!(
+                parse_url(&url, PostgresOptions::default()).is_err(),
+                "{bad}"
+            );
+        }
+        let (_, options) = parse_url(
+            "postgres://h/db?connect_timeout=7&statement_timeout=1m%2030s",
+            PostgresOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(options.connect_timeout, Duration::from_secs(7));
+        assert_eq!(options.statement_timeout, Duration::from_secs(90));
     }
 
     #[test]
