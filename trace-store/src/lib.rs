@@ -8,8 +8,8 @@ mod registry;
 mod store_url;
 
 pub use registry::register;
-pub use trace_store_core::*;
 pub use store_url::StoreUrl;
+pub use trace_store_core::*;
 
 /// The in-memory backend (feature `memory`).
 #[cfg(feature = "memory")]
