@@ -261,8 +261,32 @@ impl StoreUrl {
     pub fn open(&self) -> Result<Box<dyn TraceStore>> {
         match self {
             StoreUrl::Redis { url } | StoreUrl::Postgres { url } => open_built_in(url),
-            // The canonical text holds every field, and the backend parses it back.
-            file => open_built_in(&file.to_string()),
+            // The path is used as it is, not through its text, which a path that is not
+            // UTF-8 would not survive.
+            #[cfg(feature = "sqlite")]
+            StoreUrl::Sqlite {
+                path: Some(path),
+                durability,
+                read_only,
+            } => Ok(Box::new(crate::SqliteStore::open_with(
+                path,
+                crate::sqlite::SqliteOptions::default()
+                    .with_durability(*durability)
+                    .with_read_only(*read_only),
+            )?)),
+            #[cfg(feature = "jsonl")]
+            StoreUrl::Jsonl {
+                path,
+                durability,
+                read_only,
+            } => Ok(Box::new(crate::JsonlStore::open_with(
+                path,
+                crate::jsonl::JsonlOptions::default()
+                    .with_durability(*durability)
+                    .with_read_only(*read_only),
+            )?)),
+            // Memory and in-memory SQLite: the text is the whole of it.
+            other => open_built_in(&other.to_string()),
         }
     }
 
@@ -336,6 +360,21 @@ mod tests {
             let error = crate::open(bad).map(drop).unwrap_err();
             assert!(error.to_string().contains(named), "{bad}: {error}");
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_path_that_is_not_utf8_opens_as_it_is() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(std::ffi::OsStr::from_bytes(b"t\xff.jsonl"));
+        let url = StoreUrl::Jsonl {
+            path: path.clone(),
+            durability: Durability::Flush,
+            read_only: false,
+        };
+        url.open().unwrap().save(&crate::Trace::new("r")).unwrap();
+        assert!(path.exists(), "{url} did not open its own path");
     }
 
     #[test]
