@@ -47,8 +47,13 @@ impl Ingestor {
         let spawned = std::thread::Builder::new()
             .name("trace-store-ingest".into())
             .spawn(move || {
-                let _token = token;
                 run(&*writer_store, receiver);
+                // The tracker hears the thread is done only once its hold on the store
+                // is gone: this may be the last one, and a program that exits right
+                // after a graceful stop must not cut the store's close short (SQLite
+                // would leave its -wal and -shm files behind).
+                drop(writer_store);
+                drop(token);
             });
         // Without a thread (the OS refused one), requests fold their own parts.
         let queue = spawned.is_ok().then_some(sender);
