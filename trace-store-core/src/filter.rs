@@ -2,11 +2,19 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Bound;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{Error, Result, Status, Timestamp, TraceSummary, json_eq};
+
+/// A position in list order, ascending: `(created_at, run_id)`.
+pub type OrderKey = (Timestamp, Arc<str>);
+
+/// The bounds of [`TraceFilter::order_range`].
+pub type OrderRange = (Bound<OrderKey>, Bound<OrderKey>);
 
 /// A position in list order, `(created_at, run_id)`.
 ///
@@ -305,6 +313,35 @@ impl TraceFilter {
             limit: None,
             ..self.clone()
         }
+    }
+
+    /// The part of the ascending `(created_at, run_id)` order this filter can match:
+    /// `since` bounds it below, `until` and `after` above; `None` when that part is
+    /// empty. An index keyed by that order (core's [`SummaryIndex`](crate::SummaryIndex),
+    /// a backend's own) walks only this range.
+    pub fn order_range(&self) -> Option<OrderRange> {
+        // `(t, "")` is the smallest key at `t`.
+        let at = |t: Timestamp, run_id: &str| -> OrderKey { (t, Arc::from(run_id)) };
+        let lower = self.since.map(|since| at(since, ""));
+        let mut upper = self
+            .until
+            .filter(|until| *until < Timestamp::MAX)
+            .map(|until| at(until.saturating_add_micros(1), ""));
+        if let Some(after) = &self.after {
+            let after = at(after.created_at, &after.run_id);
+            if upper.as_ref().is_none_or(|upper| after < *upper) {
+                upper = Some(after);
+            }
+        }
+        if let (Some(lower), Some(upper)) = (&lower, &upper)
+            && lower >= upper
+        {
+            return None;
+        }
+        Some((
+            lower.map_or(Bound::Unbounded, Bound::Included),
+            upper.map_or(Bound::Unbounded, Bound::Excluded),
+        ))
     }
 
     /// Rejects filters that contradict themselves or cannot be evaluated

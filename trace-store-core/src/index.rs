@@ -12,7 +12,6 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::ops::Bound;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -442,7 +441,7 @@ impl SummaryIndex {
         mut also: impl FnMut(&str) -> bool,
         mut visit: impl FnMut(IndexedSummary<'_>),
     ) {
-        let Some(range) = range_of(filter) else {
+        let Some(range) = filter.order_range() else {
             return;
         };
         let mut scratch = TraceSummary::from(&Trace::new(String::new()));
@@ -500,33 +499,6 @@ impl SummaryIndex {
         filter.validate()?;
         Ok(self.stats_where(filter, |_| true))
     }
-}
-
-/// The part of the ascending key order `filter` can match: `since` bounds it below,
-/// `until` and `after` above. `None` when that part is empty.
-fn range_of(filter: &TraceFilter) -> Option<(Bound<Key>, Bound<Key>)> {
-    // `(t, "")` is the smallest key at `t`.
-    let at = |t: Timestamp, run_id: &str| -> Key { (t, Arc::from(run_id)) };
-    let lower = filter.since.map(|since| at(since, ""));
-    let mut upper = filter
-        .until
-        .filter(|until| *until < Timestamp::MAX)
-        .map(|until| at(until.saturating_add_micros(1), ""));
-    if let Some(after) = &filter.after {
-        let after = at(after.created_at, &after.run_id);
-        if upper.as_ref().is_none_or(|upper| after < *upper) {
-            upper = Some(after);
-        }
-    }
-    if let (Some(lower), Some(upper)) = (&lower, &upper)
-        && lower >= upper
-    {
-        return None;
-    }
-    Some((
-        lower.map_or(Bound::Unbounded, Bound::Included),
-        upper.map_or(Bound::Unbounded, Bound::Excluded),
-    ))
 }
 
 #[cfg(test)]

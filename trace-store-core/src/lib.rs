@@ -28,7 +28,7 @@ pub use error::{CorruptAt, Error, Result};
 pub use ext::{
     JsonlLine, PurgeReport, RetentionPolicy, SummaryPages, TraceStoreExt, jsonl_lines, jsonl_traces,
 };
-pub use filter::{Cursor, ScoreRange, TraceFilter};
+pub use filter::{Cursor, OrderKey, OrderRange, ScoreRange, TraceFilter};
 pub use group::{GroupBy, GroupKey};
 pub use index::SummaryIndex;
 pub use model::{ErrorInfo, SCHEMA_VERSION, Status, Step, StepKind, ToolCall, Trace, Usage};

@@ -8,7 +8,6 @@
 //! fields the filter can look at; the index only chooses the access path (a range of
 //! list order, or the smallest metadata posting), which yields a superset in list order.
 
-use std::ops::Bound;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -475,7 +474,7 @@ impl Index {
             }
             true
         };
-        let Some(range) = range_of(filter) else {
+        let Some(range) = filter.order_range() else {
             return;
         };
         match self.smallest_posting(filter) {
@@ -539,33 +538,6 @@ enum Posting<'a> {
     Set(&'a Ordered),
     /// A metadata criterion no trace meets.
     Nothing,
-}
-
-/// The part of the ascending order `filter` can match: `since` bounds it below,
-/// `until` and `after` above. `None` when that part is empty.
-fn range_of(filter: &TraceFilter) -> Option<(Bound<Key>, Bound<Key>)> {
-    // `(t, "")` is the smallest key at `t`.
-    let at = |t: Timestamp, run_id: &str| -> Key { (t, Arc::from(run_id)) };
-    let lower = filter.since.map(|since| at(since, ""));
-    let mut upper = filter
-        .until
-        .filter(|until| *until < Timestamp::MAX)
-        .map(|until| at(until.saturating_add_micros(1), ""));
-    if let Some(after) = &filter.after {
-        let cursor = at(after.created_at, &after.run_id);
-        if upper.as_ref().is_none_or(|upper| cursor < *upper) {
-            upper = Some(cursor);
-        }
-    }
-    if let (Some(lower), Some(upper)) = (&lower, &upper)
-        && lower >= upper
-    {
-        return None;
-    }
-    Some((
-        lower.map_or(Bound::Unbounded, Bound::Included),
-        upper.map_or(Bound::Unbounded, Bound::Excluded),
-    ))
 }
 
 #[cfg(test)]
