@@ -295,26 +295,34 @@ impl Val {
     }
 }
 
-impl Visit for RecordVisitor<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field, Val::Str(ShortStr::from_str(value)));
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, Val::I64(value));
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, Val::U64(value));
-    }
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(field, Val::F64(value));
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, Val::Bool(value));
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.put(field, Val::Str(ShortStr::from_debug(value)));
-    }
+/// `Visit` for a visitor with a `put(&Field, Val)`: every kind of value becomes a
+/// [`Val`] the same way, whichever visitor collects it.
+macro_rules! visit_by_put {
+    ($visitor:ty) => {
+        impl Visit for $visitor {
+            fn record_str(&mut self, field: &Field, value: &str) {
+                self.put(field, Val::Str(ShortStr::from_str(value)));
+            }
+            fn record_i64(&mut self, field: &Field, value: i64) {
+                self.put(field, Val::I64(value));
+            }
+            fn record_u64(&mut self, field: &Field, value: u64) {
+                self.put(field, Val::U64(value));
+            }
+            fn record_f64(&mut self, field: &Field, value: f64) {
+                self.put(field, Val::F64(value));
+            }
+            fn record_bool(&mut self, field: &Field, value: bool) {
+                self.put(field, Val::Bool(value));
+            }
+            fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+                self.put(field, Val::Str(ShortStr::from_debug(value)));
+            }
+        }
+    };
 }
+
+visit_by_put!(RecordVisitor<'_>);
 
 /// Collects an event's fields; `message` is kept apart as the event's name.
 pub(crate) struct EventVisitor {
@@ -331,26 +339,7 @@ impl EventVisitor {
     }
 }
 
-impl Visit for EventVisitor {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field, Val::Str(ShortStr::from_str(value)));
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, Val::I64(value));
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, Val::U64(value));
-    }
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(field, Val::F64(value));
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, Val::Bool(value));
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.put(field, Val::Str(ShortStr::from_debug(value)));
-    }
-}
+visit_by_put!(EventVisitor);
 
 #[cfg(test)]
 mod tests {
