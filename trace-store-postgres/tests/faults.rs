@@ -7,19 +7,6 @@ use trace_store_core::{Error, Step, Trace, TraceFilter, TraceStore};
 use trace_store_postgres::{PostgresOptions, PostgresStore};
 use trace_store_test_support::PostgresServer;
 
-/// A server of this test's own, or `None` (skip) when PostgreSQL is not installed and
-/// this is not CI.
-fn server() -> Option<PostgresServer> {
-    match PostgresServer::start() {
-        Ok(server) => Some(server),
-        Err(error) if std::env::var("CI").as_deref() != Ok("true") => {
-            eprintln!("skipped: {error}");
-            None
-        }
-        Err(error) => panic!("{error}"),
-    }
-}
-
 fn options(schema: &str) -> PostgresOptions {
     PostgresOptions::default()
         .with_schema(schema)
@@ -28,7 +15,9 @@ fn options(schema: &str) -> PostgresOptions {
 
 #[test]
 fn a_stopped_server_is_a_backend_error_and_the_store_recovers_when_it_returns() {
-    let Some(mut server) = server() else { return };
+    let Some(mut server) = PostgresServer::start_unless_missing() else {
+        return;
+    };
     let store = PostgresStore::open_with(&server.url(), options("faults")).unwrap();
     store.save(&Trace::new("before")).unwrap();
 
@@ -74,7 +63,9 @@ fn a_stopped_server_is_a_backend_error_and_the_store_recovers_when_it_returns() 
 
 #[test]
 fn stores_in_different_schemas_never_see_each_other() {
-    let Some(server) = server() else { return };
+    let Some(server) = PostgresServer::start_unless_missing() else {
+        return;
+    };
     let a = PostgresStore::open_with(&server.url(), options("team_a")).unwrap();
     let b = PostgresStore::open(&format!("{}?schema=team%20b", server.url())).unwrap();
     a.save(&Trace::new("shared-id").with_name("a").with_metadata("k", 1))
@@ -88,7 +79,9 @@ fn stores_in_different_schemas_never_see_each_other() {
 
 #[test]
 fn hostile_strings_round_trip_and_match_exactly() {
-    let Some(server) = server() else { return };
+    let Some(server) = PostgresServer::start_unless_missing() else {
+        return;
+    };
     let store = PostgresStore::open_with(&server.url(), options("hostile")).unwrap();
     let nasty = [
         "'; DROP TABLE traces; --",
@@ -132,7 +125,9 @@ fn hostile_strings_round_trip_and_match_exactly() {
 
 #[test]
 fn a_statement_timeout_is_honoured() {
-    let Some(server) = server() else { return };
+    let Some(server) = PostgresServer::start_unless_missing() else {
+        return;
+    };
     let store = PostgresStore::open_with(
         &format!("{}?statement_timeout=1ms", server.url()),
         options("timeouts"),
@@ -154,7 +149,9 @@ fn a_statement_timeout_is_honoured() {
 
 #[test]
 fn calls_work_from_inside_tokio_runtimes_of_both_flavours() {
-    let Some(server) = server() else { return };
+    let Some(server) = PostgresServer::start_unless_missing() else {
+        return;
+    };
     let url = server.url();
     for flavour in ["current_thread", "multi_thread"] {
         let runtime = match flavour {
@@ -179,7 +176,9 @@ fn calls_work_from_inside_tokio_runtimes_of_both_flavours() {
 
 #[test]
 fn threads_share_a_pool_smaller_than_their_number() {
-    let Some(server) = server() else { return };
+    let Some(server) = PostgresServer::start_unless_missing() else {
+        return;
+    };
     let store =
         PostgresStore::open_with(&server.url(), options("small_pool").with_pool_size(2)).unwrap();
     std::thread::scope(|scope| {

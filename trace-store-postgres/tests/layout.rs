@@ -8,17 +8,6 @@ use trace_store_core::{GroupBy, GroupKey, Score, Step, Trace, TraceFilter, Trace
 use trace_store_postgres::{PostgresOptions, PostgresStore, SCHEMA_VERSION};
 use trace_store_test_support::PostgresServer;
 
-fn server() -> Option<PostgresServer> {
-    match PostgresServer::start() {
-        Ok(server) => Some(server),
-        Err(error) if std::env::var("CI").as_deref() != Ok("true") => {
-            eprintln!("skipped: {error}");
-            None
-        }
-        Err(error) => panic!("{error}"),
-    }
-}
-
 /// Layout 1 as version 1 of this crate created it, with one trace's rows.
 const LAYOUT_1: &str = r#"
 CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
@@ -53,7 +42,9 @@ CREATE TABLE old.models (run_id TEXT COLLATE "C" NOT NULL REFERENCES old.traces 
 
 #[test]
 fn layout_1_is_migrated_from_the_stored_bodies() {
-    let Some(server) = server() else { return };
+    let Some(server) = PostgresServer::start_unless_missing() else {
+        return;
+    };
     let trace = Trace::new("old-1")
         .with_metadata("user_id", "u_7")
         .with_score(Score::new("quality").with_value(0.5))
@@ -137,7 +128,9 @@ fn layout_1_is_migrated_from_the_stored_bodies() {
 
 #[test]
 fn crossing_merge_batches_neither_deadlock_nor_lose_parts() {
-    let Some(server) = server() else { return };
+    let Some(server) = PostgresServer::start_unless_missing() else {
+        return;
+    };
     let options = PostgresOptions::default()
         .with_schema("crossing")
         .with_connect_timeout(Duration::from_secs(10));

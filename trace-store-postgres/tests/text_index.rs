@@ -6,17 +6,6 @@ use trace_store_core::{Step, Trace, TraceFilter, TraceStore};
 use trace_store_postgres::{PostgresOptions, PostgresStore, SCHEMA_VERSION};
 use trace_store_test_support::PostgresServer;
 
-fn server() -> Option<PostgresServer> {
-    match PostgresServer::start() {
-        Ok(server) => Some(server),
-        Err(error) if std::env::var("CI").as_deref() != Ok("true") => {
-            eprintln!("skipped: {error}");
-            None
-        }
-        Err(error) => panic!("{error}"),
-    }
-}
-
 fn trace(i: usize, word: &str) -> Trace {
     Trace::new(format!("run-{i:04}"))
         .with_step(Step::llm_call("m").with_output(format!("answer {word}{i:04}x")))
@@ -61,7 +50,9 @@ fn assert_found_once(store: &PostgresStore, text: &str, run_id: &str) {
 
 #[test]
 fn text_queries_are_exact_before_and_after_the_keys_are_computed() {
-    let Some(server) = server() else { return };
+    let Some(server) = PostgresServer::start_unless_missing() else {
+        return;
+    };
     let url = server.url();
     let store =
         PostgresStore::open_with(&url, PostgresOptions::default().with_schema("text")).unwrap();
@@ -124,7 +115,9 @@ fn text_queries_are_exact_before_and_after_the_keys_are_computed() {
 
 #[test]
 fn layout_2_keeps_its_keys_in_a_table_of_their_own() {
-    let Some(server) = server() else { return };
+    let Some(server) = PostgresServer::start_unless_missing() else {
+        return;
+    };
     let url = server.url();
     let options = PostgresOptions::default().with_schema("two");
     let store = PostgresStore::open_with(&url, options.clone()).unwrap();
