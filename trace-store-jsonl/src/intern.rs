@@ -9,9 +9,9 @@ use std::sync::Arc;
 use serde_json::Value;
 use trace_store_core::canonical_json;
 
-/// The hash map of the index: foldhash, randomly seeded per map, hashes the short
-/// strings and integers of its keys several times faster than the standard SipHash,
-/// which a million-entry index (built at every open) feels.
+/// The hash map of the index: foldhash, randomly seeded per map, is built for the short
+/// strings and integers of its keys, where the standard SipHash is slow, and a
+/// million-entry index is built at every open that has no valid snapshot.
 pub(crate) type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A symbol: the position of an entry in a [`Table`].

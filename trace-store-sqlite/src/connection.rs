@@ -472,8 +472,8 @@ fn configure(conn: &Connection, options: &SqliteOptions, location: &str) -> Resu
     crate::sql::register_functions(conn)
         .map_err(|e| error::map(location, "registering the text search function", e))?;
     // SQLite's default cache (2 MiB) is smaller than what a since query over half of
-    // 10,000 traces reads, so each such query read its pages again from the OS (16 MiB:
-    // 8-9.5 ms down to 5.0-5.2). The cache fills only as pages are read; negative
+    // 10,000 traces reads, so each such query read its pages again from the OS
+    // (BENCHMARKS.md has the figures). The cache fills only as pages are read; negative
     // means KiB.
     conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)
         .map_err(|e| error::map(location, "sizing the page cache", e))?;
