@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fantoccini::error::{CmdError, ErrorStatus};
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
@@ -164,8 +165,22 @@ impl Browser {
             .expect("element text")
     }
 
-    /// Clicks the first element matching `css` as a user would.
+    /// Clicks the first element matching `css` as a user would. The viewer re-renders
+    /// lists as answers arrive, so an element found just before a re-render is stale:
+    /// then it is found again, as a user would look again.
     pub async fn click(&self, css: &str) {
+        for attempt in 1.. {
+            match self.try_click(css).await {
+                Ok(()) => return,
+                Err(e) if attempt < 5 && is_stale(&e) => {
+                    tokio::time::sleep(Duration::from_millis(40)).await;
+                }
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
+    }
+
+    async fn try_click(&self, css: &str) -> Result<(), CmdError> {
         let element = self
             .client
             .find(Locator::Css(css))
@@ -175,12 +190,8 @@ impl Browser {
         let arg = serde_json::to_value(&element).expect("element reference");
         self.client
             .execute("arguments[0].scrollIntoView({block: 'center'})", vec![arg])
-            .await
-            .expect("scroll into view");
-        element
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+            .await?;
+        element.click().await
     }
 
     /// Types `keys` into the element matching `css`.
@@ -288,4 +299,9 @@ impl WebDriverCompatibleCommand for BrowserLog {
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
         (http::Method::POST, Some(r#"{"type":"browser"}"#.to_owned()))
     }
+}
+
+/// The element was replaced in the page after it was found.
+fn is_stale(error: &CmdError) -> bool {
+    matches!(error, CmdError::Standard(w) if w.error == ErrorStatus::StaleElementReference)
 }
